@@ -1,0 +1,292 @@
+// cluster.config.json: loaded, validated against one JSON schema (ajv), defaults filled in.
+// Every error names the field, so a typo in a bucket property fails at start, not at the
+// first request that needs it.
+import { readFileSync } from 'node:fs';
+import { resolve, dirname } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+
+export type QuorumSpec = 'one' | 'quorum' | 'all' | number;
+export const CRDT_TYPES = ['counter', 'set', 'register', 'flag', 'map'] as const;
+export type CrdtTypeName = (typeof CRDT_TYPES)[number];
+export type BucketType = 'kv' | CrdtTypeName;
+
+export interface BucketProps {
+  /** Replicas per key. */
+  readonly n: number;
+  readonly r: QuorumSpec;
+  readonly w: QuorumSpec;
+  /** Primaries that must answer a read / store a write (0 = any node may count). */
+  readonly pr: QuorumSpec | 0;
+  readonly pw: QuorumSpec | 0;
+  readonly mode: 'siblings' | 'lww';
+  /** Default time to live for writes; null keeps objects until deleted. */
+  readonly ttlSeconds: number | null;
+  readonly type: BucketType;
+}
+
+export interface NodeSpec {
+  readonly id: string;
+  readonly host: string;
+  readonly httpPort: number;
+  readonly peerPort: number;
+}
+
+export interface ShoalConfig {
+  readonly clusterName: string;
+  readonly secret: string;
+  /** Resolved to an absolute path (relative paths are relative to the config file). */
+  readonly dataDir: string;
+  readonly nodes: readonly NodeSpec[];
+  /** Node ids contacted to join; any subset of `nodes`. */
+  readonly seeds: readonly string[];
+  readonly storage: {
+    /** 'rocksdb' (default, durable) or 'memory' (tests, throwaway caches). */
+    readonly engine: 'rocksdb' | 'memory';
+    /** fsync the write-ahead log on every write: survives power loss, not just a crash. */
+    readonly fsync: boolean;
+    /** Decoded objects kept in memory in front of the engine. */
+    readonly cacheEntries: number;
+  };
+  readonly limits: {
+    readonly maxKeyBytes: number;
+    readonly maxValueBytes: number;
+    /** Siblings kept per key; beyond it the oldest (by HLC) are dropped, see README. */
+    readonly maxSiblings: number;
+  };
+  readonly requestTimeoutMs: number;
+  readonly ring: { readonly vnodes: number };
+  readonly gossip: {
+    readonly intervalMs: number;
+    readonly phiThreshold: number;
+    readonly maxClockSkewMs: number;
+  };
+  readonly handoff: {
+    readonly intervalMs: number;
+    /** Hints kept per node before new ones are dropped (anti-entropy still repairs those keys). */
+    readonly maxHints: number;
+    /** Upper bound on hints sent per second to one returning node. */
+    readonly maxPerSecond: number;
+  };
+  readonly buckets: Readonly<Record<string, BucketProps>> & { readonly default: BucketProps };
+}
+
+const quorumSchema = {
+  anyOf: [
+    { enum: ['one', 'quorum', 'all'] },
+    { type: 'integer', minimum: 1, maximum: 64 },
+  ],
+};
+const primaryQuorumSchema = {
+  anyOf: [
+    { enum: ['one', 'quorum', 'all'] },
+    { type: 'integer', minimum: 0, maximum: 64 },
+  ],
+};
+
+const bucketSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    n: { type: 'integer', minimum: 1, maximum: 64 },
+    r: quorumSchema,
+    w: quorumSchema,
+    pr: primaryQuorumSchema,
+    pw: primaryQuorumSchema,
+    mode: { enum: ['siblings', 'lww'] },
+    ttlSeconds: { anyOf: [{ type: 'null' }, { type: 'integer', minimum: 1 }] },
+    type: { enum: ['kv', ...CRDT_TYPES] },
+  },
+};
+
+const ID_PATTERN = '^[A-Za-z0-9_-]{1,40}$';
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['nodes', 'secret'],
+  properties: {
+    $schema: { type: 'string' },
+    clusterName: { type: 'string', minLength: 1, maxLength: 64 },
+    secret: { type: 'string', minLength: 16 },
+    dataDir: { type: 'string', minLength: 1 },
+    nodes: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 256,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['id', 'host', 'httpPort', 'peerPort'],
+        properties: {
+          id: { type: 'string', pattern: ID_PATTERN },
+          host: { type: 'string', minLength: 1 },
+          httpPort: { type: 'integer', minimum: 0, maximum: 65535 },
+          peerPort: { type: 'integer', minimum: 0, maximum: 65535 },
+        },
+      },
+    },
+    seeds: { type: 'array', items: { type: 'string', pattern: ID_PATTERN } },
+    storage: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        engine: { enum: ['rocksdb', 'memory'] },
+        fsync: { type: 'boolean' },
+        cacheEntries: { type: 'integer', minimum: 0 },
+      },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65535 },
+        maxValueBytes: { type: 'integer', minimum: 1, maximum: 64 * 1024 * 1024 },
+        maxSiblings: { type: 'integer', minimum: 1, maximum: 1000 },
+      },
+    },
+    requestTimeoutMs: { type: 'integer', minimum: 1, maximum: 600_000 },
+    ring: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { vnodes: { type: 'integer', minimum: 1, maximum: 4096 } },
+    },
+    gossip: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        intervalMs: { type: 'integer', minimum: 10 },
+        phiThreshold: { type: 'number', exclusiveMinimum: 0 },
+        maxClockSkewMs: { type: 'integer', minimum: 0 },
+      },
+    },
+    handoff: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        intervalMs: { type: 'integer', minimum: 10 },
+        maxHints: { type: 'integer', minimum: 0 },
+        maxPerSecond: { type: 'integer', minimum: 1 },
+      },
+    },
+    buckets: {
+      type: 'object',
+      propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
+      additionalProperties: bucketSchema,
+    },
+  },
+};
+
+export const DEFAULT_BUCKET: BucketProps = {
+  n: 3,
+  r: 'quorum',
+  w: 'quorum',
+  pr: 0,
+  pw: 0,
+  mode: 'siblings',
+  ttlSeconds: null,
+  type: 'kv',
+};
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validateSchema = ajv.compile(configSchema);
+
+function describe(err: ErrorObject): string {
+  const field = err.instancePath === '' ? '(top level)' : err.instancePath.slice(1).replaceAll('/', '.');
+  if (err.keyword === 'additionalProperties') {
+    return `${field}: unknown field "${String(err.params['additionalProperty'])}"`;
+  }
+  if (err.keyword === 'propertyNames') {
+    return `${field}: invalid name "${String(err.params['propertyName'])}"`;
+  }
+  if (err.keyword === 'required') {
+    return `${field}: missing required field "${String(err.params['missingProperty'])}"`;
+  }
+  return `${field}: ${err.message ?? 'is invalid'}`;
+}
+
+/** Validates raw config data; `baseDir` resolves a relative dataDir. */
+export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig {
+  if (!validateSchema(raw)) {
+    // anyOf branches each report; keep the distinct, most specific lines.
+    const lines = [...new Set((validateSchema.errors ?? []).filter((e) => e.keyword !== 'anyOf').map(describe))];
+    throw new ConfigError(`invalid config:\n  ${lines.join('\n  ')}`);
+  }
+  const c = raw as Record<string, any>;
+  const nodes: NodeSpec[] = c.nodes;
+  const ids = new Set<string>();
+  for (const [i, n] of nodes.entries()) {
+    if (ids.has(n.id)) throw new ConfigError(`invalid config:\n  nodes.${i}.id: duplicate node id "${n.id}"`);
+    ids.add(n.id);
+  }
+  const seeds: string[] = c.seeds ?? nodes.map((n) => n.id);
+  for (const [i, s] of seeds.entries()) {
+    if (!ids.has(s)) throw new ConfigError(`invalid config:\n  seeds.${i}: "${s}" is not a node id in nodes`);
+  }
+  const defaults: BucketProps = { ...DEFAULT_BUCKET, ...(c.buckets?.default ?? {}) };
+  const buckets: Record<string, BucketProps> = { default: defaults };
+  for (const [name, props] of Object.entries<Record<string, unknown>>(c.buckets ?? {})) {
+    if (name !== 'default') buckets[name] = { ...defaults, ...props } as BucketProps;
+  }
+  for (const [name, b] of Object.entries(buckets)) checkBucket(name, b);
+  return {
+    clusterName: c.clusterName ?? 'shoal',
+    secret: c.secret,
+    dataDir: resolve(baseDir, c.dataDir ?? './data'),
+    nodes,
+    seeds,
+    storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, ...c.storage },
+    limits: { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64, ...c.limits },
+    requestTimeoutMs: c.requestTimeoutMs ?? 5000,
+    ring: { vnodes: 64, ...c.ring },
+    gossip: { intervalMs: 500, phiThreshold: 8, maxClockSkewMs: 2000, ...c.gossip },
+    handoff: { intervalMs: 1000, maxHints: 1_000_000, maxPerSecond: 2000, ...c.handoff },
+    buckets: buckets as ShoalConfig['buckets'],
+  };
+}
+
+function checkBucket(name: string, b: BucketProps): void {
+  for (const field of ['r', 'w', 'pr', 'pw'] as const) {
+    const v = b[field];
+    if (typeof v === 'number' && v > b.n) {
+      throw new ConfigError(`invalid config:\n  buckets.${name}.${field}: ${v} is more than n (${b.n})`);
+    }
+  }
+  if (b.type !== 'kv' && b.mode === 'lww' && name !== 'default') {
+    throw new ConfigError(`invalid config:\n  buckets.${name}.mode: "lww" applies to kv buckets, not ${b.type}`);
+  }
+}
+
+export function loadConfig(path: string): ShoalConfig {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  return parseConfig(raw, dirname(file));
+}
+
+/** Bucket properties: the named bucket's, else `default`'s. */
+export function bucketProps(config: ShoalConfig, bucket: string): BucketProps {
+  return config.buckets[bucket] ?? config.buckets.default;
+}
+
+export function nodeSpec(config: ShoalConfig, id: string): NodeSpec {
+  const spec = config.nodes.find((n) => n.id === id);
+  if (!spec) throw new ConfigError(`node "${id}" is not in the config (known: ${config.nodes.map((n) => n.id).join(', ')})`);
+  return spec;
+}

@@ -1,0 +1,248 @@
+// The composition root: config → wired parts → start/stop. The only module that knows
+// every layer; everything else is handed what it needs (STYLE §4).
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app.ts';
+import { createMetrics, type Metrics } from './api/metrics.ts';
+import { Gossiper } from './cluster/gossiper.ts';
+import { nodeSpec, type ShoalConfig } from './config.ts';
+import { buildRing, ringRanges, ownershipShares, type Ring } from './core/ring.ts';
+import type { Clock, Random } from './core/time.ts';
+import type { NodeId } from './core/types.ts';
+import { MsgType } from './net/messages.ts';
+import type { Message, Transport } from './net/transport.ts';
+import { createWsTransport } from './net/ws-transport.ts';
+import { Coordinator } from './replication/coordinator.ts';
+import { Handoff } from './replication/handoff.ts';
+import { HintStore } from './replication/hints.ts';
+import { mathRandom, realClock } from './runtime/clock.ts';
+import { silentLogger, type Logger } from './runtime/logger.ts';
+import type { Engine } from './storage/engine.ts';
+import { MemoryEngine } from './storage/memory.ts';
+import { getOrCreateIncarnation } from './storage/metadata.ts';
+import { ObjectStore } from './storage/object-store.ts';
+import { openRocksEngine } from './storage/rocksdb.ts';
+
+export interface NodeOptions {
+  readonly config: ShoalConfig;
+  readonly nodeId: NodeId;
+  /** Injected for simulated clusters; a WebSocket transport on the config's peerPort otherwise. */
+  readonly transport?: Transport;
+  /** Injected for tests; otherwise opened from config.storage under dataDir/<node>. */
+  readonly engine?: Engine;
+  readonly clock?: Clock;
+  readonly random?: Random;
+  readonly log?: Logger;
+  /** Override the config's ports (tests pass 0 to let the OS pick). */
+  readonly httpPort?: number;
+  readonly peerPort?: number;
+  /** Listen for HTTP (false: tests use app.inject()). Default true. */
+  readonly listen?: boolean;
+  /** Process-wide metrics (CPU, heap) — once per process, so off for in-process clusters. */
+  readonly processMetrics?: boolean;
+}
+
+export class ShoalNode {
+  private constructor(
+    readonly id: NodeId,
+    readonly config: ShoalConfig,
+    readonly app: FastifyInstance,
+    readonly coordinator: Coordinator,
+    readonly gossiper: Gossiper,
+    readonly store: ObjectStore,
+    readonly hints: HintStore,
+    readonly handoff: Handoff,
+    readonly transport: Transport,
+    readonly engine: Engine,
+    readonly metrics: Metrics,
+    readonly actor: string,
+    private readonly log: Logger,
+    private readonly listen: boolean,
+    private readonly httpPort: number,
+  ) {}
+
+  private leaveListeners: (() => void)[] = [];
+
+  /** Called when an operator asks this node to leave (POST /admin/leave, `shoal leave`). */
+  onLeaveRequest(fn: () => void): void {
+    this.leaveListeners.push(fn);
+  }
+
+  static async create(opts: NodeOptions): Promise<ShoalNode> {
+    const { config, nodeId } = opts;
+    const spec = nodeSpec(config, nodeId);
+    const clock = opts.clock ?? realClock;
+    const random = opts.random ?? mathRandom;
+    const log = opts.log ?? silentLogger;
+    const engine =
+      opts.engine ??
+      (config.storage.engine === 'memory'
+        ? new MemoryEngine()
+        : await openRocksEngine(join(config.dataDir, nodeId), { sync: config.storage.fsync }));
+    const store = new ObjectStore(engine, { cacheEntries: config.storage.cacheEntries });
+    const hints = await HintStore.open(engine, config.handoff.maxHints);
+    // A wiped data directory gets a new incarnation, hence a new actor id: dots it creates
+    // can never collide with the dots its former self handed out (see README, "Clocks").
+    const incarnation = await getOrCreateIncarnation(engine, () => randomBytes(4).toString('hex'));
+    const actor = `${nodeId}.${incarnation}`;
+    const peerPort = opts.peerPort ?? spec.peerPort;
+    const transport =
+      opts.transport ??
+      createWsTransport({
+        self: nodeId,
+        secret: config.secret,
+        listen: { host: spec.host, port: peerPort },
+        maxFrameBytes: Math.max(16 * 1024 * 1024, config.limits.maxValueBytes * 2 + 1024 * 1024),
+        maxQueuedPerPeer: 4096,
+        connectTimeoutMs: 2000,
+        handshakeTimeoutMs: 3000,
+        backoff: { minMs: 100, maxMs: 5000 },
+        log,
+      });
+    for (const n of config.nodes) {
+      if (n.id !== nodeId) transport.setPeerAddress(n.id, { host: n.host, port: n.peerPort });
+    }
+    const gossiper = new Gossiper({
+      self: nodeId,
+      address: { host: spec.host, httpPort: opts.httpPort ?? spec.httpPort, peerPort },
+      seeds: config.seeds.map((id) => {
+        const s = nodeSpec(config, id);
+        return { id, address: { host: s.host, httpPort: s.httpPort, peerPort: s.peerPort } };
+      }),
+      transport,
+      clock,
+      random,
+      log,
+      generation: clock.now(),
+      intervalMs: config.gossip.intervalMs,
+      phiThreshold: config.gossip.phiThreshold,
+      maxClockSkewMs: config.gossip.maxClockSkewMs,
+      vnodesPerNode: config.ring.vnodes,
+    });
+    const metrics = createMetrics(nodeId, { processMetrics: opts.processMetrics ?? false });
+    const ring = ringView(config, gossiper);
+    const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
+    const count = (event: string, by?: number) => metrics.count(event, by);
+    const coordinator = new Coordinator({ self: nodeId, actor, config, store, hints, transport, ring, isUp, clock, log, count });
+    const handoff = new Handoff(
+      { hints, transport, isUp, clock, log, count },
+      { intervalMs: config.handoff.intervalMs, maxPerSecond: config.handoff.maxPerSecond, timeoutMs: config.requestTimeoutMs },
+    );
+    metrics.gauge('shoal_hint_backlog', 'Hints waiting for their owner to return', () => hints.backlog);
+    metrics.gauge('shoal_members_up', 'Members this node sees up (itself included)', () =>
+      gossiper.members().filter((m) => m.status === 'up').length,
+    );
+
+    transport.onRequest(async (_from, msg: Message) => {
+      switch (msg.t) {
+        case MsgType.REPLICA_GET:
+        case MsgType.REPLICA_PUT:
+        case MsgType.HINT_DELIVER:
+          return coordinator.handleReplicaMessage(msg);
+        case MsgType.FORWARD:
+          return coordinator.handleForward(msg);
+        default:
+          throw new Error(`no handler for message type ${msg.t}`);
+      }
+    });
+    transport.onMessage((from, msg) => {
+      gossiper.handleMessage(from, msg);
+    });
+    gossiper.onChange((e) => {
+      if (e.to === 'up') handoff.nudge();
+    });
+
+    let self: ShoalNode | undefined;
+    const app = await buildApp({
+      config,
+      nodeId,
+      kv: coordinator,
+      clock,
+      metrics,
+      cluster: {
+        members: () => gossiper.members(),
+        ring: () => ringJson(ring()),
+      },
+      plugins: [
+        async (scope) => {
+          scope.post('/admin/leave', async (_req, reply) => {
+            if (!self || self.leaveListeners.length === 0) {
+              return reply.code(503).send({ error: 'STORAGE_UNAVAILABLE', message: 'this node cannot leave on request (not run by the CLI)' });
+            }
+            for (const fn of self.leaveListeners) setImmediate(fn);
+            return reply.code(202).send({ node: nodeId, status: 'leaving' });
+          });
+        },
+      ],
+    });
+    self = new ShoalNode(nodeId, config, app, coordinator, gossiper, store, hints, handoff, transport, engine, metrics, actor, log, opts.listen ?? true, opts.httpPort ?? spec.httpPort);
+    return self;
+  }
+
+  /** Starts the peer transport, gossip, handoff and (unless told not to) the HTTP listener. */
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.gossiper.start();
+    this.handoff.start();
+    if (this.listen) {
+      const spec = nodeSpec(this.config, this.id);
+      await this.app.listen({ host: spec.host, port: this.httpPort });
+    } else {
+      await this.app.ready();
+    }
+    this.log.info({ node: this.id, actor: this.actor, http: this.httpUrl() }, 'node started');
+  }
+
+  httpUrl(): string | undefined {
+    const addr = this.app.server.address();
+    if (addr === null || typeof addr === 'string') return undefined;
+    return `http://${addr.address}:${addr.port}`;
+  }
+
+  /** Graceful stop: announce leaving (if asked), drain HTTP, then close peers and storage. */
+  async stop(opts: { leave?: boolean } = {}): Promise<void> {
+    if (opts.leave) {
+      this.gossiper.leave();
+      // Give the announcement a moment to reach peers before the sockets close.
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.handoff.stop();
+    await this.app.close();
+    this.gossiper.stop();
+    await this.transport.stop();
+    await this.store.close();
+    await this.engine.close();
+    this.log.info({ node: this.id }, 'node stopped');
+  }
+}
+
+/**
+ * The ring over every configured node plus any member learned by gossip, minus members that
+ * left. The config's nodes are in it from the first request, before gossip has converged, so
+ * a starting node does not briefly route every key to itself.
+ */
+function ringView(config: ShoalConfig, gossiper: Gossiper): () => Ring {
+  let cache: { key: string; ring: Ring } | undefined;
+  const configured = config.nodes.map((n) => n.id);
+  return () => {
+    // ringMembers() already leaves out members that left; the key changes when that set does.
+    const known = gossiper.ringMembers();
+    const key = known.join('\n');
+    if (cache?.key !== key) {
+      const left = new Set(gossiper.members().filter((m) => m.status === 'left').map((m) => m.id));
+      const members = [...new Set([...configured, ...known])].filter((id) => !left.has(id)).sort();
+      cache = { key, ring: buildRing(members, config.ring.vnodes) };
+    }
+    return cache.ring;
+  };
+}
+
+function ringJson(ring: Ring): object {
+  return {
+    members: ring.members,
+    vnodesPerNode: ring.vnodesPerNode,
+    ownership: ownershipShares(ring),
+    partitions: ringRanges(ring),
+  };
+}
