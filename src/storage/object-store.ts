@@ -1,0 +1,222 @@
+// The replica-side store of one node: typed get / read-modify-write / remove / scan over
+// an Engine, with an LRU cache of decoded values. The coordinator calls this on each replica.
+//
+// Consistency rule: every read that fills the cache and every write runs in the key's
+// queue, so the cache never holds a value older than storage (a read that raced a write
+// could otherwise cache what the write just replaced).
+
+import { LRUCache } from 'lru-cache';
+import type { VersionedObject } from '../core/types.ts';
+import type { Engine } from './engine.ts';
+import { bucketPrefix, decodeObjectKey, describeKey, encodeObjectKey, keyspacePrefix, Keyspace } from './keys.ts';
+import { CorruptRecordError, decodeValue, encodeValue, versionedObjectCodec } from './records.ts';
+import type { RecordCodec } from './records.ts';
+
+/** Updates of one key waiting behind each other; past this the key is overloaded. */
+export const DEFAULT_MAX_QUEUED_PER_KEY = 1024;
+
+/** Too many operations already queued for one key; retry later (the API maps it to 503). */
+export class KeyBusyError extends Error {
+  override readonly name = 'KeyBusyError';
+}
+
+export class StoreClosedError extends Error {
+  override readonly name = 'StoreClosedError';
+}
+
+interface BaseOptions {
+  /** Decoded values kept in memory (LRU). 0 disables the cache. */
+  readonly cacheEntries: number;
+  /** Bound of each key's operation queue (default DEFAULT_MAX_QUEUED_PER_KEY). */
+  readonly maxQueuedPerKey?: number;
+}
+
+/** The codec may be omitted only when the store holds VersionedObjects. */
+export type ObjectStoreOptions<T> = BaseOptions &
+  ([VersionedObject] extends [T] ? { readonly codec?: RecordCodec<T> } : { readonly codec: RecordCodec<T> });
+
+export interface ObjectStoreStats {
+  /** Lookups answered from the cache. */
+  cacheHits: number;
+  /** Lookups that had to read the engine. */
+  cacheMisses: number;
+  /** Engine reads (gets). */
+  reads: number;
+  /** Engine writes (puts and removals). */
+  writes: number;
+}
+
+export interface ScanEntry<T> {
+  readonly bucket: string;
+  readonly key: string;
+  readonly obj: T;
+}
+
+export interface ScanOptions {
+  /**
+   * Called for an entry that cannot be decoded, which is then skipped. Without it, scan
+   * throws the CorruptRecordError (a corrupt record is never silently absent).
+   */
+  readonly onCorrupt?: (err: CorruptRecordError) => void;
+}
+
+interface KeyQueue {
+  tail: Promise<void>;
+  depth: number;
+}
+
+export class ObjectStore<T extends object = VersionedObject> {
+  readonly stats: ObjectStoreStats = { cacheHits: 0, cacheMisses: 0, reads: 0, writes: 0 };
+  readonly #engine: Engine;
+  readonly #codec: RecordCodec<T>;
+  readonly #cache: LRUCache<string, T> | undefined;
+  readonly #maxQueuedPerKey: number;
+  // Only keys with operations in flight have an entry; drained queues are removed.
+  readonly #queues = new Map<string, KeyQueue>();
+  #closed = false;
+
+  constructor(engine: Engine, opts: ObjectStoreOptions<T>) {
+    if (!Number.isSafeInteger(opts.cacheEntries) || opts.cacheEntries < 0) {
+      throw new RangeError(`cacheEntries must be a non-negative integer, got ${opts.cacheEntries}`);
+    }
+    const maxQueued = opts.maxQueuedPerKey ?? DEFAULT_MAX_QUEUED_PER_KEY;
+    if (!Number.isSafeInteger(maxQueued) || maxQueued < 1) {
+      throw new RangeError(`maxQueuedPerKey must be a positive integer, got ${maxQueued}`);
+    }
+    this.#engine = engine;
+    // Sound: the options type makes codec required unless T is VersionedObject.
+    this.#codec = opts.codec ?? (versionedObjectCodec as unknown as RecordCodec<T>);
+    this.#cache = opts.cacheEntries > 0 ? new LRUCache<string, T>({ max: opts.cacheEntries }) : undefined;
+    this.#maxQueuedPerKey = maxQueued;
+  }
+
+  /** The stored value, or undefined. Throws CorruptRecordError if it cannot be decoded. */
+  get(bucket: string, key: string): Promise<T | undefined> {
+    if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
+    const ck = cacheKey(bucket, key);
+    const hit = this.#cache?.get(ck);
+    if (hit !== undefined) {
+      this.stats.cacheHits++;
+      return Promise.resolve(hit);
+    }
+    return this.#exclusive(ck, () => this.#load(bucket, key, ck));
+  }
+
+  /**
+   * Read-modify-write, serialised per key within this process, so two concurrent updates
+   * of one key never lose each other; persisted before it resolves. `fn` gets the current
+   * value (or undefined) and returns the next one, or null to leave it unchanged. Resolves
+   * to what is stored afterwards. `fn` must be synchronous and not throw for normal cases
+   * (a throw rejects this update only).
+   */
+  update(bucket: string, key: string, fn: (cur: T | undefined) => T | null): Promise<T | undefined> {
+    if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
+    const ck = cacheKey(bucket, key);
+    return this.#exclusive(ck, async () => {
+      const cur = await this.#load(bucket, key, ck);
+      const next = fn(cur);
+      if (next === null) return cur;
+      const storageKey = encodeObjectKey(bucket, key);
+      await this.#engine.put(storageKey, encodeValue(this.#codec, next));
+      this.stats.writes++;
+      this.#cache?.set(ck, next);
+      return next;
+    });
+  }
+
+  /** Physical removal (reaping a tombstone, dropping a handed-off key); not a client delete. */
+  remove(bucket: string, key: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
+    const ck = cacheKey(bucket, key);
+    return this.#exclusive(ck, async () => {
+      // Drop the cached value first: if the delete fails we re-read rather than trust it.
+      this.#cache?.delete(ck);
+      await this.#engine.delete(encodeObjectKey(bucket, key));
+      this.stats.writes++;
+    });
+  }
+
+  /**
+   * Every stored value (in one bucket, or all), from one engine snapshot. Order: by bucket
+   * (byte length, then bytes: see keys.ts), then key bytes (UTF-8 order).
+   */
+  async *scan(bucket?: string, options: ScanOptions = {}): AsyncIterable<ScanEntry<T>> {
+    if (this.#closed) throw new StoreClosedError('object store is closed');
+    const prefix = bucket === undefined ? keyspacePrefix(Keyspace.Object) : bucketPrefix(bucket);
+    for await (const [k, v] of this.#engine.iterate({ prefix })) {
+      let entry: ScanEntry<T>;
+      try {
+        let id: { bucket: string; key: string };
+        try {
+          id = decodeObjectKey(k);
+        } catch (err) {
+          throw new CorruptRecordError(describeKey(k), (err as Error).message, { cause: err });
+        }
+        entry = { bucket: id.bucket, key: id.key, obj: decodeValue(this.#codec, v, describeKey(k)) };
+      } catch (err) {
+        if (err instanceof CorruptRecordError && options.onCorrupt !== undefined) {
+          options.onCorrupt(err);
+          continue;
+        }
+        throw err;
+      }
+      yield entry;
+    }
+  }
+
+  /** Waits for queued operations, then closes the engine. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.all([...this.#queues.values()].map((q) => q.tail));
+    this.#cache?.clear();
+    await this.#engine.close();
+  }
+
+  /** Cache, else engine (decoding and caching). Call only inside the key's queue. */
+  async #load(bucket: string, key: string, ck: string): Promise<T | undefined> {
+    const cached = this.#cache?.get(ck);
+    if (cached !== undefined) {
+      this.stats.cacheHits++;
+      return cached;
+    }
+    this.stats.cacheMisses++;
+    const storageKey = encodeObjectKey(bucket, key);
+    const raw = await this.#engine.get(storageKey);
+    this.stats.reads++;
+    if (raw === undefined) return undefined;
+    const value = decodeValue(this.#codec, raw, describeKey(storageKey));
+    this.#cache?.set(ck, value);
+    return value;
+  }
+
+  /** Runs `fn` after every earlier operation on the same key has settled. */
+  #exclusive<R>(ck: string, fn: () => Promise<R>): Promise<R> {
+    let q = this.#queues.get(ck);
+    if (q === undefined) {
+      q = { tail: Promise.resolve(), depth: 0 };
+      this.#queues.set(ck, q);
+    }
+    if (q.depth >= this.#maxQueuedPerKey) {
+      return Promise.reject(new KeyBusyError(`too many operations queued for one key (${q.depth})`));
+    }
+    q.depth++;
+    const queue = q;
+    const run = queue.tail.then(fn);
+    queue.tail = run.then(
+      () => this.#release(ck, queue),
+      () => this.#release(ck, queue),
+    );
+    return run;
+  }
+
+  #release(ck: string, q: KeyQueue): void {
+    q.depth--;
+    if (q.depth === 0 && this.#queues.get(ck) === q) this.#queues.delete(ck);
+  }
+}
+
+/** Unambiguous for any strings: the bucket's length says where it ends. */
+function cacheKey(bucket: string, key: string): string {
+  return `${bucket.length}:${bucket}${key}`;
+}

@@ -1,0 +1,89 @@
+// Stored values: [record type u8, format version u8, body…] (riak_dt's habit: a tag and
+// a version at the start of every binary), so a reader can tell what it holds, refuse
+// what it does not understand, and a later format can be migrated rather than misread.
+
+import { decodeObject, encodeObject } from '../core/codec.ts';
+import type { VersionedObject } from '../core/types.ts';
+
+export const RecordType = {
+  /** A VersionedObject (src/core/codec.ts). */
+  Object: 0x01,
+  /** A metadata value (utf8 string), e.g. the node incarnation id. */
+  Meta: 0x02,
+  /** Reserved: hinted-handoff entries. */
+  Hint: 0x03,
+  /** Reserved: CRDT bucket values. */
+  Crdt: 0x04,
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
+
+/** The only format version written today; decoding refuses any other. */
+export const RECORD_FORMAT_VERSION = 1;
+
+const HEADER_BYTES = 2;
+
+/**
+ * A stored value that cannot be read as what it should be. Never treated as absent:
+ * the key is unreadable on this replica (the API answers 503 for it) until repaired.
+ */
+export class CorruptRecordError extends Error {
+  override readonly name = 'CorruptRecordError';
+  constructor(
+    /** Which stored entry, e.g. `object "b"/"k"` (see describeKey). */
+    readonly where: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`corrupt record at ${where}: ${reason}`, options);
+  }
+}
+
+export function encodeRecord(type: RecordType, body: Uint8Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + body.length);
+  out[0] = type;
+  out[1] = RECORD_FORMAT_VERSION;
+  out.set(body, HEADER_BYTES);
+  return out;
+}
+
+/** Checks the header and returns the body (a view, not a copy). */
+export function decodeRecord(bytes: Uint8Array, expectedType: RecordType, where = 'unknown key'): Uint8Array {
+  if (bytes.length < HEADER_BYTES) {
+    throw new CorruptRecordError(where, `truncated: ${bytes.length} bytes, no record header`);
+  }
+  if (bytes[0] !== expectedType) {
+    throw new CorruptRecordError(where, `record type ${bytes[0]}, expected ${expectedType}`);
+  }
+  if (bytes[1] !== RECORD_FORMAT_VERSION) {
+    throw new CorruptRecordError(where, `format version ${bytes[1]}, this build reads ${RECORD_FORMAT_VERSION}`);
+  }
+  return bytes.subarray(HEADER_BYTES);
+}
+
+/** How one kind of value is stored: its record tag and body encoding. */
+export interface RecordCodec<T> {
+  readonly type: RecordType;
+  encode(value: T): Uint8Array;
+  /** Throws (any Error) on bytes that are not a valid body. */
+  decode(body: Uint8Array): T;
+}
+
+export const versionedObjectCodec: RecordCodec<VersionedObject> = {
+  type: RecordType.Object,
+  encode: encodeObject,
+  decode: decodeObject,
+};
+
+export function encodeValue<T>(codec: RecordCodec<T>, value: T): Uint8Array {
+  return encodeRecord(codec.type, codec.encode(value));
+}
+
+/** Header check plus body decode; any failure becomes a CorruptRecordError naming `where`. */
+export function decodeValue<T>(codec: RecordCodec<T>, bytes: Uint8Array, where: string): T {
+  const body = decodeRecord(bytes, codec.type, where);
+  try {
+    return codec.decode(body);
+  } catch (err) {
+    throw new CorruptRecordError(where, err instanceof Error ? err.message : String(err), { cause: err });
+  }
+}
