@@ -67,6 +67,19 @@ export interface ShoalConfig {
     /** Upper bound on hints sent per second to one returning node. */
     readonly maxPerSecond: number;
   };
+  /** Active anti-entropy (replication/anti-entropy.ts, docs/ANTI-ENTROPY.md). */
+  readonly antiEntropy: {
+    readonly enabled: boolean;
+    /** One exchange with one replica peer per interval. */
+    readonly intervalMs: number;
+    /** Repair budget so an exchange never starves client traffic. */
+    readonly keysPerSecond: number;
+    readonly bytesPerSecond: number;
+    /** A tombstone held by every replica is reaped only once it is this old. */
+    readonly tombstoneGraceSeconds: number;
+    /** How often expired objects and reapable tombstones are swept. */
+    readonly sweepIntervalMs: number;
+  };
   readonly buckets: Readonly<Record<string, BucketProps>> & { readonly default: BucketProps };
 }
 
@@ -168,6 +181,18 @@ const configSchema = {
         maxPerSecond: { type: 'integer', minimum: 1 },
       },
     },
+    antiEntropy: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        intervalMs: { type: 'integer', minimum: 10 },
+        keysPerSecond: { type: 'integer', minimum: 1 },
+        bytesPerSecond: { type: 'integer', minimum: 1024 },
+        tombstoneGraceSeconds: { type: 'integer', minimum: 0 },
+        sweepIntervalMs: { type: 'integer', minimum: 10 },
+      },
+    },
     buckets: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
@@ -244,9 +269,20 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
     storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, ...c.storage },
     limits: { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64, ...c.limits },
     requestTimeoutMs: c.requestTimeoutMs ?? 5000,
-    ring: { vnodes: 64, ...c.ring },
+    ring: { vnodes: 128, ...c.ring },
     gossip: { intervalMs: 500, phiThreshold: 8, maxClockSkewMs: 2000, ...c.gossip },
     handoff: { intervalMs: 1000, maxHints: 1_000_000, maxPerSecond: 2000, ...c.handoff },
+    // Riak's AAE ticks every 15 s; a day of grace outlasts any hint or delayed write (see
+    // docs/ANTI-ENTROPY.md for why it is a safety margin and not the reaping rule itself).
+    antiEntropy: {
+      enabled: true,
+      intervalMs: 5000,
+      keysPerSecond: 2000,
+      bytesPerSecond: 8 * 1024 * 1024,
+      tombstoneGraceSeconds: 86_400,
+      sweepIntervalMs: 60_000,
+      ...c.antiEntropy,
+    },
     buckets: buckets as ShoalConfig['buckets'],
   };
 }

@@ -12,10 +12,13 @@ import type { Clock, Random } from './core/time.ts';
 import type { NodeId } from './core/types.ts';
 import { MsgType } from './net/messages.ts';
 import type { Message, Transport } from './net/transport.ts';
-import { createWsTransport } from './net/ws-transport.ts';
+import { createWsTransport, type WsTransport } from './net/ws-transport.ts';
 import { Coordinator } from './replication/coordinator.ts';
 import { Handoff } from './replication/handoff.ts';
 import { HintStore } from './replication/hints.ts';
+import { CrdtStore } from './replication/crdt-store.ts';
+import { registerCrdtRoutes } from './api/crdt-routes.ts';
+import { registerFaultRoutes } from './api/fault-routes.ts';
 import { mathRandom, realClock } from './runtime/clock.ts';
 import { silentLogger, type Logger } from './runtime/logger.ts';
 import type { Engine } from './storage/engine.ts';
@@ -41,6 +44,8 @@ export interface NodeOptions {
   readonly listen?: boolean;
   /** Process-wide metrics (CPU, heap) — once per process, so off for in-process clusters. */
   readonly processMetrics?: boolean;
+  /** Chaos tests only (cli.ts: SHOAL_FAULTS=1): expose POST /admin/faults (api/fault-routes.ts). */
+  readonly faults?: boolean;
 }
 
 export class ShoalNode {
@@ -124,7 +129,8 @@ export class ShoalNode {
     const ring = ringView(config, gossiper);
     const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
     const count = (event: string, by?: number) => metrics.count(event, by);
-    const coordinator = new Coordinator({ self: nodeId, actor, config, store, hints, transport, ring, isUp, clock, log, count });
+    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries);
+    const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, log, count });
     const handoff = new Handoff(
       { hints, transport, isUp, clock, log, count },
       { intervalMs: config.handoff.intervalMs, maxPerSecond: config.handoff.maxPerSecond, timeoutMs: config.requestTimeoutMs },
@@ -165,6 +171,11 @@ export class ShoalNode {
         ring: () => ringJson(ring()),
       },
       plugins: [
+        // Fault hook for the chaos checker; only a WebSocket transport has a link filter.
+        ...(opts.faults && 'setLinkFilter' in transport
+          ? [async (scope: FastifyInstance) => registerFaultRoutes(scope, { setLinkFilter: (fn) => (transport as WsTransport).setLinkFilter(fn) })]
+          : []),
+        async (scope) => registerCrdtRoutes(scope, { config, nodeId, crdt: coordinator, clock }),
         async (scope) => {
           scope.post('/admin/leave', async (_req, reply) => {
             if (!self || self.leaveListeners.length === 0) {

@@ -32,6 +32,11 @@ export function objectJson(obj: VersionedObject, nowMs: number): object {
 export async function registerAdminRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   app.get<{ Params: { bucket: string; key: string } }>('/admin/local/buckets/:bucket/keys/:key', async (req) => {
     const t = target(deps, req.params, 'crdt');
+    if (t.props.type !== 'kv' && deps.kv.localCrdtValue) {
+      const crdt = await deps.kv.localCrdtValue(t.bucket, t.key);
+      if (crdt === undefined) throw new ApiError('NOT_FOUND', `node ${deps.nodeId} holds nothing for ${t.bucket}/${t.key}`);
+      return { node: deps.nodeId, bucket: t.bucket, key: t.key, crdt };
+    }
     const obj = await deps.kv.localObject(t.bucket, t.key);
     if (obj === undefined) throw new ApiError('NOT_FOUND', `node ${deps.nodeId} holds nothing for ${t.bucket}/${t.key}`);
     return { node: deps.nodeId, bucket: t.bucket, key: t.key, object: objectJson(obj, deps.clock.now()) };

@@ -1,7 +1,7 @@
 // KV routes: /buckets/:bucket/keys/:key. Bodies are raw bytes stored with their Content-Type;
 // the causal context travels in X-Shoal-Context.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bucketProps, type BucketProps } from '../config.ts';
+import { bucketProps, type BucketProps, type ShoalConfig } from '../config.ts';
 import { ContextError, decodeContext, encodeContext } from '../core/context.ts';
 import { contextOf, visibleSiblings, type CausalContext } from '../core/object.ts';
 import type { Sibling, VersionedObject } from '../core/types.ts';
@@ -28,7 +28,7 @@ export interface Target {
 }
 
 /** Validates :bucket and :key; shared with the CRDT routes. */
-export function target(deps: AppDeps, params: KeyParams, expect: 'kv' | 'crdt'): Target {
+export function target(deps: { readonly config: ShoalConfig }, params: KeyParams, expect: 'kv' | 'crdt'): Target {
   const { bucket, key } = params;
   if (!BUCKET_RE.test(bucket)) {
     throw new ApiError('INVALID_KEY', 'bucket names are 1-64 characters of A-Z a-z 0-9 _ . -');

@@ -1,39 +1,41 @@
 // The quorum coordinator (Dynamo §4.5–4.6): any node takes any request. Reads ask the key's
 // replicas and answer after R (PR of them primaries) replied, then repair stale replicas in
-// the background. Writes are coordinated by a primary replica, which adds its dot, stores the
-// version and sends it to the other replicas, answering after W (PW primaries) stored it.
-// Down primaries are replaced by the next nodes on the ring carrying a hint (sloppy quorum);
-// a primary with no stand-in, or one that fails to answer, gets a hint kept here.
-import { decodeObject, encodeObject } from '../core/codec.ts';
-import { HLC_ZERO, hlcTick } from '../core/hlc.ts';
-import { emptyObject, equalObjects, sync, update } from '../core/object.ts';
-import { keyHash, sloppyTargets, type Ring, type SloppyTarget } from '../core/ring.ts';
+// the background. Writes are coordinated by a primary replica, which applies the change
+// locally (a new dot for KV, a CRDT operation) and sends the result to the other replicas,
+// answering after W (PW primaries) stored it. Down primaries are replaced by the next nodes
+// on the ring carrying a hint (sloppy quorum); a primary with no stand-in, or one that fails
+// to answer, gets a hint kept here. KV and CRDT buckets share all of this; they differ only
+// in how a value is encoded and merged (kinds.ts) and in the local mutation.
+import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
+import { HLC_ZERO, hlcReceive, hlcTick } from '../core/hlc.ts';
+import { emptyObject, update } from '../core/object.ts';
+import { keyHash, sloppyTargets, type SloppyTarget, type Ring } from '../core/ring.ts';
 import type { Clock } from '../core/time.ts';
-import type { ConflictMode, Hlc, NodeId, VersionedObject } from '../core/types.ts';
+import type { Hlc, NodeId, VersionVector, VersionedObject } from '../core/types.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
 import { MsgType } from '../net/messages.ts';
 import { PeerError, type Message, type Transport } from '../net/transport.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { HintStore } from './hints.ts';
+import { kindOf, type ValueKind } from './kinds.ts';
 import type { ReadQuorum, WriteQuorum } from './quorum.ts';
 import { QuorumError, type ClientWrite, type KvReadResult, type KvService, type KvWriteResult } from './service.ts';
 
-/** The local replica's storage, as the coordinator needs it (ObjectStore implements it). */
-export interface LocalReplica {
-  get(bucket: string, key: string): Promise<VersionedObject | undefined>;
-  update(
-    bucket: string,
-    key: string,
-    fn: (cur: VersionedObject | undefined) => VersionedObject | null,
-  ): Promise<VersionedObject | undefined>;
+/** A node's local storage for one family of values (ObjectStore implements it). */
+export interface LocalReplica<T> {
+  get(bucket: string, key: string): Promise<T | undefined>;
+  update(bucket: string, key: string, fn: (cur: T | undefined) => T | null): Promise<T | undefined>;
 }
 
 export interface CoordinatorDeps {
   readonly self: NodeId;
-  /** This node's actor id in version vectors: node id + data-directory incarnation. */
+  /** This node's actor id in version vectors and CRDT dots: node id + data-dir incarnation. */
   readonly actor: string;
   readonly config: ShoalConfig;
-  readonly store: LocalReplica;
+  /** Versioned objects of KV buckets. */
+  readonly store: LocalReplica<VersionedObject>;
+  /** CRDT states of CRDT buckets (same engine, another record codec). */
+  readonly crdtStore: LocalReplica<unknown>;
   readonly hints: HintStore;
   readonly transport: Transport;
   readonly ring: () => Ring;
@@ -56,84 +58,219 @@ export class TooManySiblingsError extends Error {
   }
 }
 
-interface ReplicaReply {
-  readonly target: SloppyTarget;
-  readonly primary: boolean;
-  readonly obj: VersionedObject | undefined;
+/** A CRDT operation the coordinator refused (bad shape, or a remove of something unseen). */
+export class CrdtRejectedError extends Error {
+  constructor(
+    readonly code: 'BAD_OP' | 'PRECONDITION',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CrdtRejectedError';
+  }
 }
 
-/** Wire shape of a forwarded write: a non-replica hands the client's request to a primary. */
-interface ForwardBody {
-  readonly bucket: string;
-  readonly key: string;
-  readonly value: Uint8Array;
-  readonly contentType: string;
-  readonly tombstone: boolean;
-  readonly ttlSeconds: number | null;
-  readonly ctx: { readonly clock: Record<string, number>; readonly maxTs: Hlc } | null;
-  readonly q: WriteQuorum;
+export interface CrdtReadResult {
+  readonly type: AnyCrdtType;
+  readonly state: unknown | undefined;
+  readonly answered: number;
+  readonly asked: number;
 }
+
+export interface CrdtWriteResult {
+  readonly type: AnyCrdtType;
+  readonly state: unknown;
+  readonly answered: number;
+  readonly asked: number;
+}
+
+interface Reply<T> {
+  readonly target: SloppyTarget;
+  readonly primary: boolean;
+  readonly value: T | undefined;
+}
+
+/** A local change at the coordinator: what to store, and what to send to the other replicas. */
+type Mutation<T> = (cur: T | undefined) => { readonly next: T; readonly send: T };
+
+/** A client request as it travels in a FORWARD message to a primary. */
+type ForwardedOp =
+  | {
+      readonly kind: 'kv';
+      readonly value: Uint8Array;
+      readonly contentType: string;
+      readonly tombstone: boolean;
+      readonly ttlSeconds: number | null;
+      readonly ctx: { readonly clock: VersionVector; readonly maxTs: Hlc } | null;
+    }
+  | { readonly kind: 'crdt'; readonly op: unknown; readonly ctx: VersionVector | null };
 
 export class Coordinator implements KvService {
   private lastTs: Hlc = HLC_ZERO;
 
   constructor(private readonly deps: CoordinatorDeps) {}
 
-  private mode(bucket: string): ConflictMode {
-    return bucketProps(this.deps.config, bucket).mode;
-  }
-
   private targets(bucket: string, key: string, n: number) {
     const isUp = (node: NodeId) => node === this.deps.self || this.deps.isUp(node);
     return sloppyTargets(this.deps.ring(), keyHash(bucket, key), n, isUp);
+  }
+
+  private storeFor(bucket: string): LocalReplica<unknown> {
+    return bucketProps(this.deps.config, bucket).type === 'kv'
+      ? (this.deps.store as LocalReplica<unknown>)
+      : this.deps.crdtStore;
+  }
+
+  private crdtTypeOf(bucket: string): AnyCrdtType {
+    const type = bucketProps(this.deps.config, bucket).type;
+    if (type === 'kv') throw new Error(`bucket ${bucket} is not a CRDT bucket`);
+    return crdtTypes[type];
+  }
+
+  private nextTs(): Hlc {
+    this.lastTs = hlcTick(this.lastTs, this.deps.clock.now());
+    return this.lastTs;
   }
 
   localObject(bucket: string, key: string): Promise<VersionedObject | undefined> {
     return this.deps.store.get(bucket, key);
   }
 
-  // ---- reads ---------------------------------------------------------------------------
+  /** This node's stored CRDT state for a key (admin view). */
+  localCrdt(bucket: string, key: string): Promise<unknown | undefined> {
+    return this.deps.crdtStore.get(bucket, key);
+  }
+
+  async localCrdtValue(bucket: string, key: string): Promise<{ type: string; value: unknown } | undefined> {
+    const type = this.crdtTypeOf(bucket);
+    const state = await this.deps.crdtStore.get(bucket, key);
+    return state === undefined ? undefined : { type: type.name, value: type.value(state) };
+  }
+
+  // ---- public operations ---------------------------------------------------------------
 
   async get(bucket: string, key: string, q: ReadQuorum): Promise<KvReadResult> {
+    const res = await this.read<VersionedObject>(bucket, key, q);
+    return { obj: res.value, answered: res.answered, asked: res.asked };
+  }
+
+  async put(bucket: string, key: string, write: ClientWrite, q: WriteQuorum): Promise<KvWriteResult> {
+    const res = await this.write<VersionedObject>(bucket, key, q, this.kvForward(write), () => this.kvMutation(bucket, write));
+    return { obj: res.value, answered: res.answered, asked: res.asked };
+  }
+
+  async crdtGet(bucket: string, key: string, q: ReadQuorum): Promise<CrdtReadResult> {
+    const type = this.crdtTypeOf(bucket);
+    const res = await this.read<unknown>(bucket, key, q);
+    return { type, state: res.value, answered: res.answered, asked: res.asked };
+  }
+
+  /** Applies a client's CRDT op (JSON, validated here) with the context it observed. */
+  async crdtUpdate(bucket: string, key: string, op: unknown, ctx: VersionVector | null, q: WriteQuorum): Promise<CrdtWriteResult> {
+    const type = this.crdtTypeOf(bucket);
+    const parsed = this.parseCrdtOp(type, op);
+    const res = await this.write<unknown>(bucket, key, q, { kind: 'crdt', op, ctx }, () => this.crdtMutation(type, parsed, ctx));
+    return { type, state: res.value, answered: res.answered, asked: res.asked };
+  }
+
+  private parseCrdtOp(type: AnyCrdtType, op: unknown): unknown {
+    try {
+      return type.parseOp(op);
+    } catch (err) {
+      if (err instanceof Error && err.name === 'CrdtOpError') {
+        throw new CrdtRejectedError((err as Error & { code: 'BAD_OP' | 'PRECONDITION' }).code, err.message);
+      }
+      throw err;
+    }
+  }
+
+  private kvForward(write: ClientWrite): ForwardedOp {
+    return {
+      kind: 'kv',
+      value: write.value,
+      contentType: write.contentType,
+      tombstone: write.tombstone,
+      ttlSeconds: write.ttlSeconds,
+      ctx: write.context === null ? null : { clock: write.context.clock, maxTs: write.context.maxTs },
+    };
+  }
+
+  private kvMutation(bucket: string, write: ClientWrite): Mutation<VersionedObject> {
+    const mode = bucketProps(this.deps.config, bucket).mode;
+    const ts = this.nextTs();
+    const input = {
+      value: write.value,
+      contentType: write.contentType,
+      tombstone: write.tombstone,
+      expiresAt: write.ttlSeconds === null ? null : this.deps.clock.now() + write.ttlSeconds * 1000,
+      ts,
+    };
+    const limit = this.deps.config.limits.maxSiblings;
+    return (cur) => {
+      const { obj, sibling } = update(cur ?? emptyObject(), this.deps.actor, write.context, input, mode);
+      if (obj.siblings.length > limit) throw new TooManySiblingsError(obj.siblings.length, limit);
+      // update() may bump the timestamp past what the context saw; keep our HLC ahead of it.
+      this.lastTs = hlcReceive(this.lastTs, sibling.ts, this.deps.clock.now());
+      return { next: obj, send: obj };
+    };
+  }
+
+  private crdtMutation(type: AnyCrdtType, op: unknown, ctx: VersionVector | null): Mutation<unknown> {
+    const ts = this.nextTs();
+    return (cur) => {
+      try {
+        const env = ctx === null ? { ts } : { ts, ctx };
+        const { state, delta } = type.apply(cur ?? type.empty(), op, this.deps.actor, env);
+        // Ship the delta, not the state (Almeida et al.): its size does not grow with history.
+        return { next: state, send: delta };
+      } catch (err) {
+        if (err instanceof Error && err.name === 'CrdtOpError') {
+          throw new CrdtRejectedError((err as Error & { code: 'BAD_OP' | 'PRECONDITION' }).code, err.message);
+        }
+        throw err;
+      }
+    };
+  }
+
+  // ---- reads ---------------------------------------------------------------------------
+
+  private async read<T>(bucket: string, key: string, q: ReadQuorum): Promise<{ value: T | undefined; answered: number; asked: number }> {
     const { primaries, targets } = this.targets(bucket, key, q.n);
-    const mode = this.mode(bucket);
+    const kind = kindOf(this.deps.config, bucket) as ValueKind<T>;
     const asked = targets.length;
     if (asked < q.r) {
       throw new QuorumError('unavailable', q.r, 0, asked, `only ${asked} of the ${q.n} replicas are up; r=${q.r} needed`);
     }
-    const replies: ReplicaReply[] = [];
-    const all = targets.map((t) =>
-      this.readReplica(bucket, key, t, q.timeoutMs).then((obj) => {
-        replies.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), obj });
+    const replies: Reply<T>[] = [];
+    const calls = targets.map((t) =>
+      this.readReplica(bucket, key, t, kind, q.timeoutMs).then((value) => {
+        replies.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), value });
       }),
     );
-    const done = Promise.allSettled(all);
-    await this.awaitQuorum(all, () => replies, q.r, q.pr, asked, q.timeoutMs, 'read');
-    const merged = mergeReplies(replies, mode);
+    const all = Promise.allSettled(calls);
+    await this.awaitQuorum(calls, () => replies, q.r, q.pr, asked, q.timeoutMs, 'read');
+    const merged = mergeReplies(replies, kind);
     // Read repair runs once every replica answered or failed, off the client's path.
-    void done.then(() => this.readRepair(bucket, key, replies, mode));
-    return { obj: merged, answered: replies.length, asked };
+    void all.then(() => this.readRepair(bucket, key, replies, kind));
+    return { value: merged, answered: replies.length, asked };
   }
 
-  private async readReplica(bucket: string, key: string, t: SloppyTarget, timeoutMs: number) {
+  private async readReplica<T>(bucket: string, key: string, t: SloppyTarget, kind: ValueKind<T>, timeoutMs: number): Promise<T | undefined> {
     if (t.node === this.deps.self) {
-      return t.hintFor === null ? this.deps.store.get(bucket, key) : this.deps.hints.get(t.hintFor, bucket, key);
+      if (t.hintFor === null) return (await this.storeFor(bucket).get(bucket, key)) as T | undefined;
+      const bytes = await this.deps.hints.get(t.hintFor, bucket, key);
+      return bytes === undefined ? undefined : kind.decode(bytes);
     }
-    const reply = await this.deps.transport.call(
-      t.node,
-      { t: MsgType.REPLICA_GET, bucket, key, hintFor: t.hintFor },
-      timeoutMs,
-    );
-    return reply['obj'] instanceof Uint8Array ? decodeObject(reply['obj']) : undefined;
+    const reply = await this.deps.transport.call(t.node, { t: MsgType.REPLICA_GET, bucket, key, hintFor: t.hintFor }, timeoutMs);
+    return reply['obj'] instanceof Uint8Array ? kind.decode(reply['obj']) : undefined;
   }
 
-  private async readRepair(bucket: string, key: string, replies: readonly ReplicaReply[], mode: ConflictMode) {
-    const merged = mergeReplies(replies, mode);
+  private async readRepair<T>(bucket: string, key: string, replies: readonly Reply<T>[], kind: ValueKind<T>) {
+    const merged = mergeReplies(replies, kind);
     if (merged === undefined) return;
     for (const r of replies) {
-      if (r.obj !== undefined && equalObjects(r.obj, merged)) continue;
+      if (r.value !== undefined && kind.equal(r.value, merged)) continue;
       this.deps.count('read_repair');
-      this.writeReplica(bucket, key, r.target, merged, mode, this.deps.config.requestTimeoutMs).catch((err) => {
+      this.writeReplica(bucket, key, r.target, merged, kind, this.deps.config.requestTimeoutMs).catch((err) => {
         this.deps.log.debug({ err: String(err), node: r.target.node, bucket, key }, 'read repair failed');
       });
     }
@@ -141,39 +278,33 @@ export class Coordinator implements KvService {
 
   // ---- writes --------------------------------------------------------------------------
 
-  async put(bucket: string, key: string, write: ClientWrite, q: WriteQuorum): Promise<KvWriteResult> {
-    const { primaries, targets } = this.targets(bucket, key, q.n);
-    if (!primaries.includes(this.deps.self)) return this.forward(bucket, key, write, q, primaries);
-    return this.coordinatePut(bucket, key, write, q, primaries, targets);
-  }
-
-  /** A non-replica hands the write to a primary: only replicas create dots (see README). */
-  private async forward(
+  private async write<T>(
     bucket: string,
     key: string,
-    write: ClientWrite,
     q: WriteQuorum,
-    primaries: readonly NodeId[],
-  ): Promise<KvWriteResult> {
-    const body: ForwardBody = {
-      bucket,
-      key,
-      value: write.value,
-      contentType: write.contentType,
-      tombstone: write.tombstone,
-      ttlSeconds: write.ttlSeconds,
-      ctx: write.context === null ? null : { clock: { ...write.context.clock }, maxTs: write.context.maxTs },
-      q,
-    };
+    forwarded: ForwardedOp,
+    mutation: () => Mutation<T>,
+  ): Promise<{ value: T; answered: number; asked: number }> {
+    const { primaries, targets } = this.targets(bucket, key, q.n);
+    if (!primaries.includes(this.deps.self)) {
+      const res = await this.forward(bucket, key, forwarded, q, primaries);
+      const kind = kindOf(this.deps.config, bucket) as ValueKind<T>;
+      return { value: kind.decode(res.bytes), answered: res.answered, asked: res.asked };
+    }
+    return this.coordinate(bucket, key, q, primaries, targets, mutation());
+  }
+
+  /** A non-replica hands the write to a primary: only replicas create dots (ARCHITECTURE.md). */
+  private async forward(bucket: string, key: string, op: ForwardedOp, q: WriteQuorum, primaries: readonly NodeId[]) {
     let lastErr: unknown;
     for (const p of primaries) {
       if (!this.deps.isUp(p)) continue;
       try {
         this.deps.count('forward');
-        const reply = await this.deps.transport.call(p, { t: MsgType.FORWARD, ...body }, q.timeoutMs + 500);
-        return decodeWriteReply(reply);
+        const reply = await this.deps.transport.call(p, { t: MsgType.FORWARD, bucket, key, op, q }, q.timeoutMs + 500);
+        return decodeForwardReply(reply);
       } catch (err) {
-        if (err instanceof PeerError && err.code === 'REMOTE') throw remoteToLocal(err);
+        if (err instanceof PeerError && err.code === 'REMOTE') throw new Error(`coordinator ${p} failed: ${err.message}`);
         lastErr = err;
       }
     }
@@ -188,21 +319,34 @@ export class Coordinator implements KvService {
 
   /** Handles a FORWARD from a non-replica: coordinate here, never forward again. */
   async handleForward(msg: Message): Promise<Message> {
-    const b = msg as unknown as ForwardBody;
-    if (typeof b.bucket !== 'string' || typeof b.key !== 'string' || !(b.value instanceof Uint8Array)) {
+    const bucket = msg['bucket'];
+    const key = msg['key'];
+    const op = msg['op'] as ForwardedOp | undefined;
+    const q = msg['q'] as WriteQuorum | undefined;
+    if (typeof bucket !== 'string' || typeof key !== 'string' || typeof op !== 'object' || op === null || typeof q !== 'object' || q === null) {
       throw new Error('malformed FORWARD');
     }
-    const write: ClientWrite = {
-      value: b.value,
-      contentType: String(b.contentType),
-      tombstone: b.tombstone === true,
-      ttlSeconds: typeof b.ttlSeconds === 'number' ? b.ttlSeconds : null,
-      context: b.ctx === null || b.ctx === undefined ? null : { clock: b.ctx.clock, maxTs: b.ctx.maxTs },
-    };
-    const { primaries, targets } = this.targets(b.bucket, b.key, b.q.n);
+    const { primaries, targets } = this.targets(bucket, key, q.n);
+    const kind = kindOf(this.deps.config, bucket);
     try {
-      const res = await this.coordinatePut(b.bucket, b.key, write, b.q, primaries, targets);
-      return { t: MsgType.FORWARD, ok: true, obj: encodeObject(res.obj), answered: res.answered, asked: res.asked };
+      let mutation: Mutation<unknown>;
+      if (op.kind === 'kv' && op.value instanceof Uint8Array) {
+        const write: ClientWrite = {
+          value: op.value,
+          contentType: String(op.contentType),
+          tombstone: op.tombstone === true,
+          ttlSeconds: typeof op.ttlSeconds === 'number' ? op.ttlSeconds : null,
+          context: op.ctx ?? null,
+        };
+        mutation = this.kvMutation(bucket, write) as Mutation<unknown>;
+      } else if (op.kind === 'crdt') {
+        const type = this.crdtTypeOf(bucket);
+        mutation = this.crdtMutation(type, this.parseCrdtOp(type, op.op), op.ctx ?? null);
+      } else {
+        throw new Error('malformed FORWARD op');
+      }
+      const res = await this.coordinate(bucket, key, q, primaries, targets, mutation);
+      return { t: MsgType.FORWARD, ok: true, obj: kind.encode(res.value), answered: res.answered, asked: res.asked };
     } catch (err) {
       if (err instanceof QuorumError) {
         return { t: MsgType.FORWARD, ok: false, reason: err.reason, needed: err.needed, answered: err.answered, asked: err.asked, message: err.message };
@@ -210,95 +354,81 @@ export class Coordinator implements KvService {
       if (err instanceof TooManySiblingsError) {
         return { t: MsgType.FORWARD, ok: false, reason: 'siblings', needed: err.siblings, answered: err.limit, asked: 0, message: err.message };
       }
+      if (err instanceof CrdtRejectedError) {
+        return { t: MsgType.FORWARD, ok: false, reason: 'crdt', code: err.code, message: err.message };
+      }
       throw err;
     }
   }
 
-  private nextTs(): Hlc {
-    this.lastTs = hlcTick(this.lastTs, this.deps.clock.now());
-    return this.lastTs;
-  }
-
-  private async coordinatePut(
+  private async coordinate<T>(
     bucket: string,
     key: string,
-    write: ClientWrite,
     q: WriteQuorum,
     primaries: readonly NodeId[],
     targets: readonly SloppyTarget[],
-  ): Promise<KvWriteResult> {
-    const mode = this.mode(bucket);
-    const now = this.deps.clock.now();
-    const ts = this.nextTs();
-    const input = {
-      value: write.value,
-      contentType: write.contentType,
-      tombstone: write.tombstone,
-      expiresAt: write.ttlSeconds === null ? null : now + write.ttlSeconds * 1000,
-      ts,
-    };
-    const limit = this.deps.config.limits.maxSiblings;
-    const stored = await this.deps.store.update(bucket, key, (cur) => {
-      const next = update(cur ?? emptyObject(), this.deps.actor, write.context, input, mode).obj;
-      if (next.siblings.length > limit) throw new TooManySiblingsError(next.siblings.length, limit);
-      return next;
+    mutation: Mutation<T>,
+  ): Promise<{ value: T; answered: number; asked: number }> {
+    const kind = kindOf(this.deps.config, bucket) as ValueKind<T>;
+    const store = this.storeFor(bucket) as LocalReplica<T>;
+    let send: T | undefined;
+    const stored = await store.update(bucket, key, (cur) => {
+      const m = mutation(cur);
+      send = m.send;
+      return m.next;
     });
-    if (stored === undefined) throw new Error('local store returned nothing after a write');
-    // The new version may carry a later ts than ours (bumped past what the context saw).
-    for (const s of stored.siblings) if (s.ts.wall > this.lastTs.wall) this.lastTs = s.ts;
+    if (stored === undefined || send === undefined) throw new Error('local store returned nothing after a write');
+    const payload: T = send;
 
     const others = targets.filter((t) => !(t.node === this.deps.self && t.hintFor === null));
     const asked = others.length + 1;
-    const acks: ReplicaReply[] = [{ target: { node: this.deps.self, hintFor: null }, primary: true, obj: stored }];
+    const acks: Reply<T>[] = [{ target: { node: this.deps.self, hintFor: null }, primary: true, value: stored }];
     // Primaries with no stand-in at all keep a hint here (Cassandra's coordinator hints).
     const covered = new Set(targets.map((t) => t.hintFor ?? t.node));
-    for (const p of primaries) {
-      if (!covered.has(p)) void this.keepHint(p, bucket, key, stored, mode);
-    }
+    for (const p of primaries) if (!covered.has(p)) void this.keepHint(p, bucket, key, payload, kind);
     const pending = others.map((t) =>
-      this.writeReplica(bucket, key, t, stored, mode, q.timeoutMs).then(
+      this.writeReplica(bucket, key, t, payload, kind, q.timeoutMs).then(
         () => {
-          acks.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), obj: stored });
+          acks.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), value: payload });
         },
         (err) => {
           // A primary that did not store it gets a hint, so it converges when it returns.
-          if (t.hintFor === null) void this.keepHint(t.node, bucket, key, stored, mode);
+          if (t.hintFor === null) void this.keepHint(t.node, bucket, key, payload, kind);
           throw err;
         },
       ),
     );
-    const local = Promise.resolve();
-    await this.awaitQuorum([local, ...pending], () => acks, q.w, q.pw, asked, q.timeoutMs, 'write');
-    return { obj: stored, answered: acks.length, asked };
+    await this.awaitQuorum([Promise.resolve(), ...pending], () => acks, q.w, q.pw, asked, q.timeoutMs, 'write');
+    return { value: stored, answered: acks.length, asked };
   }
 
-  private async keepHint(owner: NodeId, bucket: string, key: string, obj: VersionedObject, mode: ConflictMode) {
+  private async keepHint<T>(owner: NodeId, bucket: string, key: string, value: T, kind: ValueKind<T>) {
     try {
-      if (await this.deps.hints.add(owner, bucket, key, obj, mode)) this.deps.count('hint_stored');
+      const merge = (a: Uint8Array, b: Uint8Array) => kind.encode(kind.merge(kind.decode(a), kind.decode(b)));
+      if (await this.deps.hints.add(owner, bucket, key, kind.encode(value), merge)) this.deps.count('hint_stored');
       else this.deps.count('hint_dropped');
     } catch (err) {
       this.deps.log.warn({ err: String(err), owner, bucket, key }, 'could not store hint');
     }
   }
 
-  private async writeReplica(
-    bucket: string,
-    key: string,
-    t: SloppyTarget,
-    obj: VersionedObject,
-    mode: ConflictMode,
-    timeoutMs: number,
-  ): Promise<void> {
+  private async writeReplica<T>(bucket: string, key: string, t: SloppyTarget, value: T, kind: ValueKind<T>, timeoutMs: number): Promise<void> {
     if (t.node === this.deps.self) {
-      if (t.hintFor === null) await this.deps.store.update(bucket, key, (cur) => (cur ? sync(cur, obj, mode) : obj));
-      else await this.deps.hints.add(t.hintFor, bucket, key, obj, mode);
+      await this.applyLocally(bucket, key, t.hintFor, value, kind);
       return;
     }
-    await this.deps.transport.call(
-      t.node,
-      { t: MsgType.REPLICA_PUT, bucket, key, obj: encodeObject(obj), hintFor: t.hintFor },
-      timeoutMs,
-    );
+    await this.deps.transport.call(t.node, { t: MsgType.REPLICA_PUT, bucket, key, obj: kind.encode(value), hintFor: t.hintFor }, timeoutMs);
+  }
+
+  /** Merges a replica's copy (or a delta) into this node's store, or into its hint for `hintFor`. */
+  private async applyLocally<T>(bucket: string, key: string, hintFor: NodeId | null, value: T, kind: ValueKind<T>): Promise<void> {
+    if (hintFor === null) {
+      const store = this.storeFor(bucket) as LocalReplica<T>;
+      await store.update(bucket, key, (cur) => (cur === undefined ? value : kind.merge(cur, value)));
+      return;
+    }
+    const merge = (a: Uint8Array, b: Uint8Array) => kind.encode(kind.merge(kind.decode(a), kind.decode(b)));
+    if (!(await this.deps.hints.add(hintFor, bucket, key, kind.encode(value), merge))) throw new Error('hint backlog is full');
   }
 
   /**
@@ -307,7 +437,7 @@ export class Coordinator implements KvService {
    */
   private awaitQuorum(
     calls: readonly Promise<unknown>[],
-    replies: () => readonly ReplicaReply[],
+    replies: () => readonly Reply<unknown>[],
     needed: number,
     neededPrimaries: number,
     asked: number,
@@ -318,7 +448,8 @@ export class Coordinator implements KvService {
       let failed = 0;
       let settled = false;
       const timer = this.deps.clock.setTimeout(() => {
-        finish(new QuorumError('timeout', needed, replies().length, asked, `${what} timed out after ${timeoutMs} ms with ${replies().length} of ${needed} replicas`));
+        const got = replies().length;
+        finish(new QuorumError('timeout', needed, got, asked, `${what} timed out after ${timeoutMs} ms with ${got} of ${needed} replicas`));
       }, timeoutMs);
       const finish = (err?: Error) => {
         if (settled) return;
@@ -358,43 +489,37 @@ export class Coordinator implements KvService {
     if (typeof bucket !== 'string' || typeof key !== 'string' || (hintFor !== null && typeof hintFor !== 'string')) {
       throw new Error('malformed replica request: bucket, key and hintFor must be strings');
     }
-    const mode = this.mode(bucket);
+    const kind = kindOf(this.deps.config, bucket);
     if (msg.t === MsgType.REPLICA_GET) {
-      const obj = hintFor === null ? await this.deps.store.get(bucket, key) : await this.deps.hints.get(hintFor, bucket, key);
-      return { t: MsgType.REPLICA_GET, obj: obj === undefined ? null : encodeObject(obj) };
+      if (hintFor !== null) return { t: msg.t, obj: (await this.deps.hints.get(hintFor, bucket, key)) ?? null };
+      const value = await this.storeFor(bucket).get(bucket, key);
+      return { t: msg.t, obj: value === undefined ? null : kind.encode(value) };
     }
     const raw = msg['obj'];
     if (!(raw instanceof Uint8Array)) throw new Error('malformed replica write: obj must be bytes');
-    const obj = decodeObject(raw); // validates: a malformed object is refused, never stored
-    if (hintFor === null) {
-      await this.deps.store.update(bucket, key, (cur) => (cur ? sync(cur, obj, mode) : obj));
-    } else if (!(await this.deps.hints.add(hintFor, bucket, key, obj, mode))) {
-      throw new Error('hint backlog is full');
-    }
+    // decode validates: a malformed value is refused, never stored.
+    await this.applyLocally(bucket, key, hintFor, kind.decode(raw), kind);
     return { t: msg.t, ok: true };
   }
 }
 
-function mergeReplies(replies: readonly ReplicaReply[], mode: ConflictMode): VersionedObject | undefined {
-  let merged: VersionedObject | undefined;
+function mergeReplies<T>(replies: readonly Reply<T>[], kind: ValueKind<T>): T | undefined {
+  let merged: T | undefined;
   for (const r of replies) {
-    if (r.obj === undefined) continue;
-    merged = merged === undefined ? r.obj : sync(merged, r.obj, mode);
+    if (r.value === undefined) continue;
+    merged = merged === undefined ? r.value : kind.merge(merged, r.value);
   }
   return merged;
 }
 
-function decodeWriteReply(reply: Message): KvWriteResult {
+function decodeForwardReply(reply: Message): { bytes: Uint8Array; answered: number; asked: number } {
   if (reply['ok'] === true && reply['obj'] instanceof Uint8Array) {
-    return { obj: decodeObject(reply['obj']), answered: Number(reply['answered']), asked: Number(reply['asked']) };
+    return { bytes: reply['obj'], answered: Number(reply['answered']), asked: Number(reply['asked']) };
   }
-  if (reply['reason'] === 'siblings') {
-    throw new TooManySiblingsError(Number(reply['needed']), Number(reply['answered']));
+  if (reply['reason'] === 'siblings') throw new TooManySiblingsError(Number(reply['needed']), Number(reply['answered']));
+  if (reply['reason'] === 'crdt') {
+    throw new CrdtRejectedError(reply['code'] === 'PRECONDITION' ? 'PRECONDITION' : 'BAD_OP', String(reply['message']));
   }
   const reason = reply['reason'] === 'timeout' ? 'timeout' : 'unavailable';
   throw new QuorumError(reason, Number(reply['needed']), Number(reply['answered']), Number(reply['asked']), String(reply['message']));
-}
-
-function remoteToLocal(err: PeerError): Error {
-  return new Error(`coordinator failed: ${err.message}`);
 }

@@ -3,7 +3,6 @@
 // success and halves on each failure or slow answer (AIMD, as TCP), under a hard per-second
 // cap. Riak and Scylla both learned that an unthrottled handoff floods a node that has only
 // just come back.
-import { encodeObject } from '../core/codec.ts';
 import type { Clock, TimerHandle } from '../core/time.ts';
 import type { NodeId } from '../core/types.ts';
 import { MsgType } from '../net/messages.ts';
@@ -108,10 +107,10 @@ export class Handoff {
           try {
             await this.deps.transport.call(
               owner,
-              { t: MsgType.HINT_DELIVER, bucket: hint.bucket, key: hint.key, obj: encodeObject(hint.obj), hintFor: null },
+              { t: MsgType.HINT_DELIVER, bucket: hint.bucket, key: hint.key, obj: hint.bytes, hintFor: null },
               timeoutMs,
             );
-            await this.deps.hints.removeIfUnchanged(owner, hint.bucket, hint.key, hint.obj);
+            await this.deps.hints.removeIfUnchanged(owner, hint.bucket, hint.key, hint.bytes);
             delivered++;
             this.delivered++;
             progress = true;

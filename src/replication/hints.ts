@@ -2,12 +2,10 @@
 // owner that was down, kept in RocksDB beside the data so they survive a restart, and
 // handed back when the owner returns. One entry per (owner, bucket, key): a second hint for
 // the same key merges into the first, so the backlog is bounded by distinct keys.
-import { sync } from '../core/object.ts';
-import { decodeObject, encodeObject } from '../core/codec.ts';
-import type { ConflictMode, NodeId, VersionedObject } from '../core/types.ts';
+import type { NodeId } from '../core/types.ts';
 import type { Engine } from '../storage/engine.ts';
 import { Keyspace } from '../storage/keys.ts';
-import { CorruptRecordError, RecordType, decodeRecord, encodeRecord } from '../storage/records.ts';
+import { RecordType, decodeRecord, encodeRecord } from '../storage/records.ts';
 import { KeyedLock } from './keyed-lock.ts';
 
 const utf8 = new TextEncoder();
@@ -17,8 +15,12 @@ export interface Hint {
   readonly owner: NodeId;
   readonly bucket: string;
   readonly key: string;
-  readonly obj: VersionedObject;
+  /** The value's wire encoding (see replication/kinds.ts); the bucket says how to read it. */
+  readonly bytes: Uint8Array;
 }
+
+/** Joins two encoded copies of one key's value. */
+export type BytesMerge = (a: Uint8Array, b: Uint8Array) => Uint8Array;
 
 function lengthPrefixed(s: string): Uint8Array {
   const b = utf8.encode(s);
@@ -71,7 +73,7 @@ export class HintStore {
   }
 
   /** Merges `obj` into the hint for (owner, bucket, key). False when the backlog is full. */
-  async add(owner: NodeId, bucket: string, key: string, obj: VersionedObject, mode: ConflictMode): Promise<boolean> {
+  async add(owner: NodeId, bucket: string, key: string, bytes: Uint8Array, merge: BytesMerge): Promise<boolean> {
     const k = hintKey(owner, bucket, key);
     return this.lock.run(Buffer.from(k).toString('latin1'), async () => {
       const cur = await this.read(k);
@@ -79,14 +81,14 @@ export class HintStore {
         this.dropped++;
         return false;
       }
-      const next = cur === undefined ? obj : sync(cur, obj, mode);
-      await this.engine.put(k, encodeRecord(RecordType.Hint, encodeObject(next)));
+      const next = cur === undefined ? bytes : merge(cur, bytes);
+      await this.engine.put(k, encodeRecord(RecordType.Hint, next));
       if (cur === undefined) this.count++;
       return true;
     });
   }
 
-  async get(owner: NodeId, bucket: string, key: string): Promise<VersionedObject | undefined> {
+  async get(owner: NodeId, bucket: string, key: string): Promise<Uint8Array | undefined> {
     return this.read(hintKey(owner, bucket, key));
   }
 
@@ -96,7 +98,7 @@ export class HintStore {
     for await (const [k, v] of this.engine.iterate({ prefix: hintKey(owner), limit })) {
       const where = `hint ${Buffer.from(k).toString('hex').slice(0, 64)}`;
       const { bucket, key } = parseHintKey(k);
-      out.push({ owner, bucket, key, obj: decodeObject(decodeRecord(v, RecordType.Hint, where)) });
+      out.push({ owner, bucket, key, bytes: decodeRecord(v, RecordType.Hint, where) });
     }
     return out;
   }
@@ -121,27 +123,21 @@ export class HintStore {
   }
 
   /** Deletes the hint if it still holds exactly `delivered` (a newer merge stays for the next round). */
-  async removeIfUnchanged(owner: NodeId, bucket: string, key: string, delivered: VersionedObject): Promise<boolean> {
+  async removeIfUnchanged(owner: NodeId, bucket: string, key: string, delivered: Uint8Array): Promise<boolean> {
     const k = hintKey(owner, bucket, key);
     return this.lock.run(Buffer.from(k).toString('latin1'), async () => {
       const cur = await this.read(k);
       if (cur === undefined) return false;
-      if (!Buffer.from(encodeObject(cur)).equals(encodeObject(delivered))) return false;
+      if (!Buffer.from(cur).equals(delivered)) return false;
       await this.engine.delete(k);
       this.count--;
       return true;
     });
   }
 
-  private async read(k: Uint8Array): Promise<VersionedObject | undefined> {
+  private async read(k: Uint8Array): Promise<Uint8Array | undefined> {
     const bytes = await this.engine.get(k);
     if (bytes === undefined) return undefined;
-    const where = `hint ${Buffer.from(k).toString('hex').slice(0, 64)}`;
-    try {
-      return decodeObject(decodeRecord(bytes, RecordType.Hint, where));
-    } catch (err) {
-      if (err instanceof CorruptRecordError) throw err;
-      throw new CorruptRecordError(where, (err as Error).message);
-    }
+    return decodeRecord(bytes, RecordType.Hint, `hint ${Buffer.from(k).toString('hex').slice(0, 64)}`);
   }
 }

@@ -35,6 +35,8 @@ export interface KvService {
   put(bucket: string, key: string, write: ClientWrite, q: WriteQuorum): Promise<KvWriteResult>;
   /** This node's own copy, without asking anyone (admin/debug). */
   localObject(bucket: string, key: string): Promise<VersionedObject | undefined>;
+  /** This node's own CRDT value for a key of a CRDT bucket, as JSON, without asking anyone. */
+  localCrdtValue?(bucket: string, key: string): Promise<{ type: string; value: unknown } | undefined>;
 }
 
 /** Fewer replicas answered than the request needed, in time or at all. */

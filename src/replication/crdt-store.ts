@@ -1,0 +1,60 @@
+// CRDT states on disk: the same ObjectStore (per-key serialised, cached) with a record codec
+// whose body is the CRDT's own tagged encoding, so a stored record says which type it holds.
+import { crdtTypes, decodeAny, type AnyCrdtType } from '../core/crdt/index.ts';
+import { bucketProps, type ShoalConfig } from '../config.ts';
+import type { Engine } from '../storage/engine.ts';
+import { ObjectStore } from '../storage/object-store.ts';
+import { RecordType, type RecordCodec } from '../storage/records.ts';
+import type { LocalReplica } from './coordinator.ts';
+
+export interface CrdtRecord {
+  readonly type: AnyCrdtType;
+  readonly state: unknown;
+}
+
+export const crdtRecordCodec: RecordCodec<CrdtRecord> = {
+  type: RecordType.Crdt,
+  encode: (r) => r.type.encode(r.state),
+  decode: (body) => decodeAny(body),
+};
+
+/** The coordinator's view: bare states, typed by the bucket's configured CRDT type. */
+export class CrdtStore implements LocalReplica<unknown> {
+  readonly records: ObjectStore<CrdtRecord>;
+
+  constructor(
+    engine: Engine,
+    private readonly config: ShoalConfig,
+    cacheEntries: number,
+  ) {
+    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec });
+  }
+
+  private typeOf(bucket: string): AnyCrdtType {
+    const t = bucketProps(this.config, bucket).type;
+    if (t === 'kv') throw new Error(`bucket ${bucket} holds kv objects, not CRDTs`);
+    return crdtTypes[t];
+  }
+
+  async get(bucket: string, key: string): Promise<unknown | undefined> {
+    const r = await this.records.get(bucket, key);
+    if (r === undefined) return undefined;
+    if (r.type !== this.typeOf(bucket)) {
+      throw new Error(`${bucket}/${key} holds a ${r.type.name}, but the bucket is configured as ${this.typeOf(bucket).name}`);
+    }
+    return r.state;
+  }
+
+  async update(bucket: string, key: string, fn: (cur: unknown | undefined) => unknown | null): Promise<unknown | undefined> {
+    const type = this.typeOf(bucket);
+    const r = await this.records.update(bucket, key, (cur) => {
+      const next = fn(cur?.state);
+      return next === null ? null : { type, state: next };
+    });
+    return r?.state;
+  }
+
+  close(): Promise<void> {
+    return this.records.close();
+  }
+}
