@@ -81,6 +81,18 @@ export interface ShoalConfig {
     readonly sweepIntervalMs: number;
   };
   readonly buckets: Readonly<Record<string, BucketProps>> & { readonly default: BucketProps };
+  readonly security: {
+    /** Bearer token every HTTP route but /health needs; null for none. */
+    readonly httpToken: string | null;
+    /** Bearer token for /admin, /cluster and /metrics (default: httpToken). */
+    readonly adminToken: string | null;
+    readonly httpTls: { readonly certFile: string; readonly keyFile: string } | null;
+    /** wss between peers; each verifies the other's certificate against caFile. */
+    readonly peerTls: { readonly certFile: string; readonly keyFile: string; readonly caFile: string } | null;
+    /** Requests per client IP per window; null for no limit. */
+    readonly rateLimit: { readonly max: number; readonly windowMs: number } | null;
+    readonly maxHeaderBytes: number;
+  };
 }
 
 const quorumSchema = {
@@ -193,6 +205,48 @@ const configSchema = {
         sweepIntervalMs: { type: 'integer', minimum: 10 },
       },
     },
+    security: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        httpToken: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16 }] },
+        adminToken: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16 }] },
+        httpTls: {
+          anyOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['certFile', 'keyFile'],
+              properties: { certFile: { type: 'string' }, keyFile: { type: 'string' } },
+            },
+          ],
+        },
+        peerTls: {
+          anyOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['certFile', 'keyFile', 'caFile'],
+              properties: { certFile: { type: 'string' }, keyFile: { type: 'string' }, caFile: { type: 'string' } },
+            },
+          ],
+        },
+        rateLimit: {
+          anyOf: [
+            { type: 'null' },
+            {
+              type: 'object',
+              additionalProperties: false,
+              required: ['max', 'windowMs'],
+              properties: { max: { type: 'integer', minimum: 1 }, windowMs: { type: 'integer', minimum: 1 } },
+            },
+          ],
+        },
+        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1024 * 1024 },
+      },
+    },
     buckets: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
@@ -284,6 +338,22 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
       ...c.antiEntropy,
     },
     buckets: buckets as ShoalConfig['buckets'],
+    security: securityWithPaths(c.security ?? {}, dirname(resolve(baseDir, 'x'))),
+  };
+}
+
+function securityWithPaths(s: Record<string, any>, baseDir: string): ShoalConfig['security'] {
+  const abs = (p: string) => resolve(baseDir, p);
+  return {
+    httpToken: s.httpToken ?? null,
+    adminToken: s.adminToken ?? null,
+    httpTls: s.httpTls ? { certFile: abs(s.httpTls.certFile), keyFile: abs(s.httpTls.keyFile) } : null,
+    peerTls: s.peerTls
+      ? { certFile: abs(s.peerTls.certFile), keyFile: abs(s.peerTls.keyFile), caFile: abs(s.peerTls.caFile) }
+      : null,
+    rateLimit: s.rateLimit ?? null,
+    // Node's default is 16 KiB; keys up to limits.maxKeyBytes travel in the request line.
+    maxHeaderBytes: s.maxHeaderBytes ?? 32 * 1024,
   };
 }
 

@@ -10,6 +10,7 @@ import { ApiError } from './errors.ts';
 import { registerKvRoutes } from './kv-routes.ts';
 import { registerAdminRoutes, type ClusterInfo } from './admin-routes.ts';
 import type { Metrics } from './metrics.ts';
+import { registerSecurity, serverFactory } from './security.ts';
 import type { Logger } from '../runtime/logger.ts';
 
 export interface AppDeps {
@@ -33,6 +34,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: deps.config.limits.maxKeyBytes * 3 + 64 },
     bodyLimit: deps.config.limits.maxValueBytes,
     return503OnClosing: true,
+    serverFactory: serverFactory(deps.config),
   });
 
   app.setErrorHandler((err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply) => {
@@ -50,6 +52,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.metrics.observeRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, reply.elapsedTime);
   });
 
+  await registerSecurity(app, deps.config);
   app.get('/health', async () => ({ status: 'ok', node: deps.nodeId }));
 
   await app.register(async (scope) => registerKvRoutes(scope, deps));

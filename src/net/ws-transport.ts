@@ -10,6 +10,7 @@
 // server is the node it meant to dial (its id is bound into the server's proof).
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Clock, Random, TimerHandle } from '../core/time.ts';
 import type { NodeId } from '../core/types.ts';
@@ -63,6 +64,18 @@ export interface WsTransportOptions {
   readonly log: Logger;
   readonly clock?: Clock;
   readonly random?: Random;
+  /**
+   * TLS for peer links (wss). The HMAC handshake authenticates peers either way; TLS adds
+   * confidentiality. Peers verify each other's certificate against `ca`.
+   */
+  readonly tls?: PeerTls;
+}
+
+export interface PeerTls {
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** Trusted CA(s) for peer certificates; defaults to the system store. */
+  readonly ca?: string | Buffer;
 }
 
 export interface WsTransport extends Transport {
@@ -146,6 +159,9 @@ class WsTransportImpl implements WsTransport {
   private readonly listen: PeerAddress;
 
   private wss: WebSocketServer | undefined;
+  /** The HTTPS server under `wss` when peer TLS is on (ws closes only its own server). */
+  private httpsServer: HttpsServer | undefined;
+  private readonly opts: WsTransportOptions;
   private bound: PeerAddress | undefined;
   private running = false;
   private nextId = 1;
@@ -156,6 +172,7 @@ class WsTransportImpl implements WsTransport {
   private linkFilter: LinkFilter | null = null;
 
   constructor(opts: WsTransportOptions) {
+    this.opts = opts;
     if (!NODE_ID_RE.test(opts.self)) throw new Error(`invalid node id ${opts.self}`);
     this.self = opts.self;
     this.secret = Buffer.from(opts.secret);
@@ -177,22 +194,34 @@ class WsTransportImpl implements WsTransport {
 
   async start(): Promise<void> {
     if (this.running) return;
-    const wss = new WebSocketServer({
-      host: this.listen.host,
-      port: this.listen.port,
-      maxPayload: this.maxFrameBytes,
-      perMessageDeflate: false,
-    });
-    await new Promise<void>((resolve, reject) => {
-      wss.once('listening', resolve);
-      wss.once('error', reject);
-    });
+    const tls = this.opts.tls;
+    let wss: WebSocketServer;
+    if (tls) {
+      const server = createHttpsServer({ cert: tls.cert, key: tls.key });
+      wss = new WebSocketServer({ server, maxPayload: this.maxFrameBytes, perMessageDeflate: false });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.listen.port, this.listen.host, () => resolve());
+      });
+      this.httpsServer = server;
+    } else {
+      wss = new WebSocketServer({
+        host: this.listen.host,
+        port: this.listen.port,
+        maxPayload: this.maxFrameBytes,
+        perMessageDeflate: false,
+      });
+      await new Promise<void>((resolve, reject) => {
+        wss.once('listening', resolve);
+        wss.once('error', reject);
+      });
+    }
     wss.on('error', (err) => this.log.error({ err }, 'ws server error'));
     wss.on('connection', (ws, req) => {
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? '?'}`;
       this.accept(ws, remote);
     });
-    const addr = wss.address() as AddressInfo;
+    const addr = (this.httpsServer ?? wss).address() as AddressInfo;
     this.bound = { host: this.listen.host, port: addr.port };
     this.wss = wss;
     this.running = true;
@@ -225,6 +254,9 @@ class WsTransportImpl implements WsTransport {
     const wss = this.wss;
     this.wss = undefined;
     if (wss) await new Promise<void>((resolve) => wss.close(() => resolve()));
+    const https = this.httpsServer;
+    this.httpsServer = undefined;
+    if (https) await new Promise<void>((resolve) => https.close(() => resolve()));
   }
 
   address(): PeerAddress {
@@ -371,11 +403,13 @@ class WsTransportImpl implements WsTransport {
     if (!peer.address) return this.failOutbox(peer, `no address for ${peer.id}`);
     if (this.clock.now() < peer.retryAtMs) return this.failOutbox(peer, `${peer.id} unreachable, backing off`);
     const { host, port } = peer.address;
-    const url = `ws://${host.includes(':') ? `[${host}]` : host}:${port}/`;
+    const tls = this.opts.tls;
+    const url = `${tls ? 'wss' : 'ws'}://${host.includes(':') ? `[${host}]` : host}:${port}/`;
     const ws = new WebSocket(url, {
       handshakeTimeout: this.connectTimeoutMs,
       maxPayload: this.maxFrameBytes,
       perMessageDeflate: false,
+      ...(tls && { ca: tls.ca, rejectUnauthorized: true }),
     });
     const conn = this.track(ws, true, peer.id, url);
     peer.dialing = conn;

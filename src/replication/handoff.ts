@@ -43,6 +43,18 @@ export class Handoff {
     private readonly opts: HandoffOptions,
   ) {}
 
+  /** GET /cluster/handoff: the backlog and how delivery is going. */
+  status(): object {
+    return {
+      backlog: this.deps.hints.backlog,
+      droppedBacklogFull: this.deps.hints.dropped,
+      delivered: this.delivered,
+      failed: this.failed,
+      window: this.window,
+      maxPerSecond: this.opts.maxPerSecond,
+    };
+  }
+
   start(): void {
     this.stopped = false;
     this.schedule(this.opts.intervalMs);

@@ -148,6 +148,8 @@ describe('simulated 3-node cluster, N = 3', () => {
       }
       const backlog = cl.node('n1').hints.backlog + cl.node('n2').hints.backlog;
       expect(backlog).toBeGreaterThanOrEqual(20);
+      const page = (await http(cl, 'n1', 'GET', '/cluster/handoff')).json() as { backlog: number };
+      expect(page.backlog).toBe(cl.node('n1').hints.backlog);
       expect((await http(cl, 'n3', 'GET', '/admin/local/buckets/b/keys/h0')).statusCode).toBe(404);
       cl.net.restart('n3');
       const delivered = await cl.clock.runUntil(
