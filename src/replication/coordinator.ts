@@ -446,6 +446,7 @@ export class Coordinator implements KvService {
   ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let failed = 0;
+      let firstError: unknown;
       let settled = false;
       const timer = this.deps.clock.setTimeout(() => {
         const got = replies().length;
@@ -458,20 +459,28 @@ export class Coordinator implements KvService {
         if (err) reject(err);
         else resolve();
       };
+      const unavailable = (message: string) => {
+        // A record this node cannot read is reported as such (503 STORAGE_UNAVAILABLE), not
+        // hidden behind a generic quorum error.
+        if (firstError instanceof Error && firstError.name === 'CorruptRecordError') return firstError;
+        const why = firstError === undefined ? '' : ` (first failure: ${firstError instanceof Error ? firstError.message : String(firstError)})`;
+        return new QuorumError('unavailable', needed, replies().length, asked, message + why);
+      };
       const check = () => {
         const got = replies();
         const primaries = got.filter((r) => r.primary).length;
         if (got.length >= needed && primaries >= neededPrimaries) return finish();
         const outstanding = asked - got.length - failed;
         if (got.length + outstanding < needed) {
-          finish(new QuorumError('unavailable', needed, got.length, asked, `${what} needs ${needed} replicas; ${got.length} answered and ${failed} failed`));
+          finish(unavailable(`${what} needs ${needed} replicas; ${got.length} answered and ${failed} failed`));
         } else if (outstanding === 0) {
-          finish(new QuorumError('unavailable', needed, got.length, asked, `${what} needs ${neededPrimaries} primary replicas; ${primaries} answered`));
+          finish(unavailable(`${what} needs ${neededPrimaries} primary replicas; ${primaries} answered`));
         }
       };
       for (const c of calls) {
-        c.then(check, () => {
+        c.then(check, (err: unknown) => {
           failed++;
+          firstError ??= err;
           check();
         });
       }
