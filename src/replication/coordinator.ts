@@ -236,22 +236,28 @@ export class Coordinator implements KvService {
   private async read<T>(bucket: string, key: string, q: ReadQuorum): Promise<{ value: T | undefined; answered: number; asked: number }> {
     const { primaries, targets } = this.targets(bucket, key, q.n);
     const kind = kindOf(this.deps.config, bucket) as ValueKind<T>;
-    const asked = targets.length;
-    if (asked < q.r) {
-      throw new QuorumError('unavailable', q.r, 0, asked, `only ${asked} of the ${q.n} replicas are up; r=${q.r} needed`);
+    if (targets.length < q.r) {
+      throw new QuorumError('unavailable', q.r, 0, targets.length, `only ${targets.length} of the ${q.n} replicas are up; r=${q.r} needed`);
     }
-    const replies: Reply<T>[] = [];
-    const calls = targets.map((t) =>
-      this.readReplica(bucket, key, t, kind, q.timeoutMs).then((value) => {
-        replies.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), value });
-      }),
+    // Ask this node first, then primaries, then stand-ins; only as many as R (or PR) need,
+    // with one more for each that fails (Cassandra's approach): a read at R = 1 on a replica
+    // costs no network round trip. Replicas not asked are repaired by anti-entropy.
+    const isPrimary = (t: SloppyTarget) => t.hintFor === null && primaries.includes(t.node);
+    const rank = (t: SloppyTarget) => (isPrimary(t) ? (t.node === this.deps.self ? 0 : 1) : 2);
+    const ordered = [...targets].sort((a, b) => rank(a) - rank(b));
+    const { replies, settled } = await this.gather<T>(
+      ordered,
+      Math.max(q.r, q.pr),
+      (t) => this.readReplica(bucket, key, t, kind, q.timeoutMs).then((value) => ({ target: t, primary: isPrimary(t), value })),
+      q.r,
+      q.pr,
+      q.timeoutMs,
+      'read',
     );
-    const all = Promise.allSettled(calls);
-    await this.awaitQuorum(calls, () => replies, q.r, q.pr, asked, q.timeoutMs, 'read');
     const merged = mergeReplies(replies, kind);
-    // Read repair runs once every replica answered or failed, off the client's path.
-    void all.then(() => this.readRepair(bucket, key, replies, kind));
-    return { value: merged, answered: replies.length, asked };
+    // Read repair runs once every replica asked answered or failed, off the client's path.
+    void settled.then(() => this.readRepair(bucket, key, replies, kind));
+    return { value: merged, answered: replies.length, asked: replies.length };
   }
 
   private async readReplica<T>(bucket: string, key: string, t: SloppyTarget, kind: ValueKind<T>, timeoutMs: number): Promise<T | undefined> {
@@ -381,24 +387,31 @@ export class Coordinator implements KvService {
     const payload: T = send;
 
     const others = targets.filter((t) => !(t.node === this.deps.self && t.hintFor === null));
-    const asked = others.length + 1;
-    const acks: Reply<T>[] = [{ target: { node: this.deps.self, hintFor: null }, primary: true, value: stored }];
+    const local: SloppyTarget = { node: this.deps.self, hintFor: null };
     // Primaries with no stand-in at all keep a hint here (Cassandra's coordinator hints).
     const covered = new Set(targets.map((t) => t.hintFor ?? t.node));
     for (const p of primaries) if (!covered.has(p)) void this.keepHint(p, bucket, key, payload, kind);
-    const pending = others.map((t) =>
-      this.writeReplica(bucket, key, t, payload, kind, q.timeoutMs).then(
-        () => {
-          acks.push({ target: t, primary: t.hintFor === null && primaries.includes(t.node), value: payload });
-        },
-        (err) => {
+    const all = [local, ...others];
+    const { replies: acks } = await this.gather<T>(
+      all,
+      all.length,
+      async (t) => {
+        if (t === local) return { target: t, primary: true, value: stored };
+        try {
+          await this.writeReplica(bucket, key, t, payload, kind, q.timeoutMs);
+        } catch (err) {
           // A primary that did not store it gets a hint, so it converges when it returns.
           if (t.hintFor === null) void this.keepHint(t.node, bucket, key, payload, kind);
           throw err;
-        },
-      ),
+        }
+        return { target: t, primary: t.hintFor === null && primaries.includes(t.node), value: payload };
+      },
+      q.w,
+      q.pw,
+      q.timeoutMs,
+      'write',
     );
-    await this.awaitQuorum([Promise.resolve(), ...pending], () => acks, q.w, q.pw, asked, q.timeoutMs, 'write');
+    const asked = all.length;
     return { value: stored, answered: acks.length, asked };
   }
 
@@ -432,59 +445,79 @@ export class Coordinator implements KvService {
   }
 
   /**
-   * Resolves once `needed` replies (`neededPrimaries` of them from primaries) are in; rejects
-   * as soon as that can no longer happen, or at the timeout.
+   * Asks `first` of `targets` (in order), and one more for each that fails. Resolves with the
+   * replies once `needed` are in (`neededPrimaries` of them from primaries); rejects as soon
+   * as that can no longer happen, or at the timeout. `settled` resolves when every call made
+   * has answered or failed (read repair waits for it).
    */
-  private awaitQuorum(
-    calls: readonly Promise<unknown>[],
-    replies: () => readonly Reply<unknown>[],
+  private gather<T>(
+    targets: readonly SloppyTarget[],
+    first: number,
+    ask: (t: SloppyTarget) => Promise<Reply<T>>,
     needed: number,
     neededPrimaries: number,
-    asked: number,
     timeoutMs: number,
     what: 'read' | 'write',
-  ): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      let failed = 0;
-      let firstError: unknown;
-      let settled = false;
+  ): Promise<{ replies: Reply<T>[]; settled: Promise<void> }> {
+    const replies: Reply<T>[] = [];
+    let launched = 0;
+    let failed = 0;
+    let firstError: unknown;
+    let done = false;
+    let allSettled: () => void = () => {};
+    const settled = new Promise<void>((resolve) => (allSettled = resolve));
+    return new Promise((resolve, reject) => {
       const timer = this.deps.clock.setTimeout(() => {
-        const got = replies().length;
-        finish(new QuorumError('timeout', needed, got, asked, `${what} timed out after ${timeoutMs} ms with ${got} of ${needed} replicas`));
+        finish(new QuorumError('timeout', needed, replies.length, launched, `${what} timed out after ${timeoutMs} ms with ${replies.length} of ${needed} replicas`));
       }, timeoutMs);
       const finish = (err?: Error) => {
-        if (settled) return;
-        settled = true;
+        if (done) return;
+        done = true;
         timer.cancel();
         if (err) reject(err);
-        else resolve();
+        else resolve({ replies, settled });
       };
       const unavailable = (message: string) => {
         // A record this node cannot read is reported as such (503 STORAGE_UNAVAILABLE), not
         // hidden behind a generic quorum error.
         if (firstError instanceof Error && firstError.name === 'CorruptRecordError') return firstError;
         const why = firstError === undefined ? '' : ` (first failure: ${firstError instanceof Error ? firstError.message : String(firstError)})`;
-        return new QuorumError('unavailable', needed, replies().length, asked, message + why);
+        return new QuorumError('unavailable', needed, replies.length, targets.length, message + why);
       };
       const check = () => {
-        const got = replies();
-        const primaries = got.filter((r) => r.primary).length;
-        if (got.length >= needed && primaries >= neededPrimaries) return finish();
-        const outstanding = asked - got.length - failed;
-        if (got.length + outstanding < needed) {
-          finish(unavailable(`${what} needs ${needed} replicas; ${got.length} answered and ${failed} failed`));
-        } else if (outstanding === 0) {
+        if (replies.length + failed === launched) allSettled();
+        if (done) return;
+        const primaries = replies.filter((r) => r.primary).length;
+        if (replies.length >= needed && primaries >= neededPrimaries) return finish();
+        // Enough replies but too few from primaries: ask one more.
+        if (replies.length + (launched - replies.length - failed) >= needed && launched < targets.length && replies.length + failed === launched) launch();
+        const possible = targets.length - failed;
+        if (possible < needed) {
+          finish(unavailable(`${what} needs ${needed} replicas; ${replies.length} answered and ${failed} failed`));
+        } else if (replies.length + failed === targets.length) {
           finish(unavailable(`${what} needs ${neededPrimaries} primary replicas; ${primaries} answered`));
         }
       };
-      for (const c of calls) {
-        c.then(check, (err: unknown) => {
-          failed++;
-          firstError ??= err;
-          check();
-        });
-      }
-      if (calls.length === 0) check();
+      const launch = () => {
+        const t = targets[launched];
+        if (t === undefined) return;
+        launched++;
+        void ask(t).then(
+          (reply) => {
+            replies.push(reply);
+            check();
+          },
+          (err: unknown) => {
+            failed++;
+            firstError ??= err;
+            launch(); // replace the failed replica with the next one, if any
+            check();
+          },
+        );
+      };
+      for (let i = 0; i < Math.min(first, targets.length); i++) launch();
+      // Not enough successes possible in principle, or nothing to ask at all.
+      if (targets.length === 0 || targets.length < needed) check();
     });
   }
 

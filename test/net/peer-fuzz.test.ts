@@ -87,7 +87,7 @@ describe('peer socket fuzzing', () => {
   }, 60_000);
 
   it('a flood of frames from one unauthenticated connection is cut off', async () => {
-    const frame = packr.pack([PROTOCOL_VERSION, FrameKind.request, 1, { t: MsgType.REPLICA_PUT, bucket: 'b', key: 'k' }]) as Uint8Array;
+    const frame = packr.pack([PROTOCOL_VERSION, FrameKind.REQUEST, 1, { t: MsgType.REPLICA_PUT, bucket: 'b', key: 'k' }]) as Uint8Array;
     const result = await sendRaw(Array.from({ length: 5000 }, () => frame));
     expect(result).toBe('closed');
     const before = handled;
