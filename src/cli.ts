@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, nodeSpec } from './config.ts';
 import { ShoalNode } from './node.ts';
 import { consoleLogger } from './runtime/logger.ts';
+import { offsetClock, realClock } from './runtime/clock.ts';
 import { runClientCommand, CLIENT_USAGE } from './client/cli-commands.ts';
 
 const USAGE = `usage:
@@ -25,7 +26,19 @@ async function startOne(args: string[]): Promise<void> {
   if (!values.node) throw new ConfigError('--node ID is required');
   const config = loadConfig(values.config ?? DEFAULT_CONFIG);
   const log = consoleLogger((process.env['SHOAL_LOG'] as 'debug' | 'info' | 'warn' | undefined) ?? 'info', { node: values.node });
-  const node = await ShoalNode.create({ config, nodeId: values.node, log, processMetrics: true });
+  // Test hooks for the chaos checker (test/chaos): fault routes and a skewed clock.
+  const skewRaw = process.env['SHOAL_CLOCK_SKEW_MS'];
+  const skewMs = skewRaw === undefined || skewRaw === '' ? 0 : Number(skewRaw);
+  if (!Number.isSafeInteger(skewMs)) throw new ConfigError(`SHOAL_CLOCK_SKEW_MS must be an integer, got "${skewRaw}"`);
+  const node = await ShoalNode.create({
+    config,
+    nodeId: values.node,
+    log,
+    processMetrics: true,
+    faults: process.env['SHOAL_FAULTS'] === '1',
+    ...(skewMs !== 0 && { clock: offsetClock(realClock, skewMs) }),
+  });
+  if (skewMs !== 0) log.warn({ skewMs }, 'clock skewed on purpose (SHOAL_CLOCK_SKEW_MS)');
   await node.start();
   process.stdout.write(`shoal node ${values.node} serving HTTP at ${node.httpUrl()}\n`);
   let stopping = false;

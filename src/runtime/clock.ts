@@ -14,3 +14,8 @@ export const mathRandom: Random = {
   next: () => Math.random(),
   int: (n: number) => Math.floor(Math.random() * n),
 };
+
+/** A clock `offsetMs` ahead (or behind) of `base`: simulated clock skew (SHOAL_CLOCK_SKEW_MS). */
+export function offsetClock(base: Clock, offsetMs: number): Clock {
+  return { now: () => base.now() + offsetMs, setTimeout: (fn, ms) => base.setTimeout(fn, ms) };
+}

@@ -1,0 +1,151 @@
+// One real `shoal start` process (n = 1) over a real socket: the client library and raw
+// fetch, malformed HTTP on a raw TCP socket, and a bad config refused at start.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ShoalClient } from '../../src/client/client.ts';
+import { repoRoot, startProcessCluster, waitFor, type ProcessCluster } from '../helpers/process-cluster.ts';
+
+let c: ProcessCluster;
+let client: ShoalClient;
+let url: string;
+
+beforeAll(async () => {
+  c = await startProcessCluster({ nodes: 1, config: { buckets: { default: { n: 1, r: 1, w: 1 }, cache: { mode: 'lww' } } } });
+  url = c.url('n1');
+  client = new ShoalClient(url);
+}, 90_000);
+afterAll(async () => c?.stop());
+
+const text = (b: Uint8Array) => Buffer.from(b).toString('utf8');
+
+/** Sends raw bytes on a fresh TCP connection; resolves with everything the server wrote back. */
+function rawHttp(port: number, payload: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1');
+    let out = '';
+    sock.setTimeout(5000, () => sock.destroy(new Error('raw socket timed out')));
+    sock.on('data', (d) => (out += d.toString('latin1')));
+    sock.on('error', (err) => (out ? resolve(out) : reject(err)));
+    sock.on('close', () => resolve(out));
+    sock.on('connect', () => sock.end(payload));
+  });
+}
+
+describe('one node process', () => {
+  it('puts and gets through the client, with a context', async () => {
+    const ctx = await client.put('b', 'k1', 'hello', { contentType: 'text/plain' });
+    expect(ctx).toBeTypeOf('string');
+    const got = await client.get('b', 'k1');
+    expect(got.found).toBe(true);
+    if (!got.found) return;
+    expect(got.siblings).toHaveLength(1);
+    expect(text(got.siblings[0]!.value)).toBe('hello');
+    expect(got.siblings[0]!.contentType).toBe('text/plain');
+  });
+
+  it('keeps concurrent blind writes as siblings; a write with the context resolves them', async () => {
+    await client.put('b', 's', 'one');
+    await client.put('b', 's', 'two');
+    const both = await client.get('b', 's');
+    if (!both.found) throw new Error('not found');
+    expect(both.siblings.map((s) => text(s.value)).sort()).toEqual(['one', 'two']);
+    await client.put('b', 's', 'merged', { context: both.context });
+    const one = await client.get('b', 's');
+    if (!one.found) throw new Error('not found');
+    expect(one.siblings.map((s) => text(s.value))).toEqual(['merged']);
+  });
+
+  it('lww bucket keeps one value for blind writes', async () => {
+    await client.put('cache', 'x', 'a');
+    await client.put('cache', 'x', 'b');
+    const got = await client.get('cache', 'x');
+    if (!got.found) throw new Error('not found');
+    expect(got.siblings).toHaveLength(1);
+  });
+
+  it('deletes with a context (404 after), over raw fetch too', async () => {
+    const put = await fetch(`${url}/buckets/b/keys/d`, { method: 'PUT', body: 'v', headers: { 'content-type': 'text/plain' } });
+    expect(put.status).toBe(204);
+    const get = await fetch(`${url}/buckets/b/keys/d`);
+    expect(get.status).toBe(200);
+    expect(await get.text()).toBe('v');
+    const ctx = get.headers.get('x-shoal-context');
+    expect(ctx).toBeTruthy();
+    const del = await fetch(`${url}/buckets/b/keys/d`, { method: 'DELETE', headers: { 'x-shoal-context': ctx! } });
+    expect(del.status).toBe(204);
+    const after = await fetch(`${url}/buckets/b/keys/d`);
+    expect(after.status).toBe(404);
+    expect(await after.json()).toMatchObject({ error: 'NOT_FOUND' });
+    // The tombstone is still visible to operators on the node's own copy.
+    const local = await fetch(`${url}/admin/local/buckets/b/keys/d`);
+    expect(local.status).toBe(200);
+    const body = (await local.json()) as { object: { siblings: { tombstone: boolean }[] } };
+    expect(body.object.siblings.every((s) => s.tombstone)).toBe(true);
+  });
+
+  it('expires a key after its ttl', async () => {
+    await client.put('b', 't', 'short', { ttlSeconds: 1 });
+    // Bounded poll: the key must disappear within a few seconds of its 1 s ttl.
+    await waitFor(async () => (await client.get('b', 't')).found === false, 'ttl expiry', 10_000, 200);
+    const local = (await client.json('/admin/local/buckets/b/keys/t')) as { object: { siblings: { expired: boolean }[] } };
+    expect(local.object.siblings[0]?.expired).toBe(true);
+  });
+
+  it('answers 4xx to bad input over the socket', async () => {
+    const badCtx = await fetch(`${url}/buckets/b/keys/k1`, { method: 'PUT', body: 'x', headers: { 'x-shoal-context': 'garbage!!' } });
+    expect(badCtx.status).toBe(400);
+    expect(await badCtx.json()).toMatchObject({ error: 'INVALID_CONTEXT' });
+    const badR = await fetch(`${url}/buckets/b/keys/k1?r=5`);
+    expect(badR.status).toBe(400);
+    expect(await badR.json()).toMatchObject({ error: 'INVALID_QUORUM' });
+  });
+
+  it('answers malformed HTTP with 400 and keeps serving', async () => {
+    const port = c.nodes[0]!.httpPort;
+    const garbage = await rawHttp(port, Buffer.from([0x00, 0xff, 0x13, 0x37, 0x0d, 0x0a, 0x0d, 0x0a, 0x99]));
+    expect(garbage).toMatch(/^HTTP\/1\.1 400/);
+    const badLine = await rawHttp(port, 'GET /buckets/b/keys/k1 NOT-HTTP\r\n\r\n');
+    expect(badLine).toMatch(/^HTTP\/1\.1 400/);
+    const badHeader = await rawHttp(port, 'GET / HTTP/1.1\r\nHost: x\r\nthis is not a header\r\n\r\n');
+    expect(badHeader).toMatch(/^HTTP\/1\.1 400/);
+    const health = await fetch(`${url}/health`);
+    expect(health.status).toBe(200);
+    const got = await client.get('b', 'k1');
+    expect(got.found).toBe(true);
+    expect(c.isRunning('n1')).toBe(true);
+  });
+});
+
+describe('start with a bad config', () => {
+  it('exits non-zero with a message naming the field', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-badcfg-'));
+    try {
+      const path = join(dir, 'bad.json');
+      writeFileSync(path, JSON.stringify({
+        secret: 'a-long-enough-test-secret',
+        dataDir: join(dir, 'data'),
+        nodes: [{ id: 'n1', host: '127.0.0.1', httpPort: 0, peerPort: 0 }],
+        buckets: { default: { n: 1, r: 1, w: 1 }, sessions: { mode: 'lww', replicas: 3 } },
+      }));
+      const child = spawn(process.execPath, ['bin/shoal.js', 'start', '--node', 'n1', '--config', path], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000); // bounded: never hang the run
+      const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
+      clearTimeout(killer);
+      expect(code).not.toBe(0);
+      expect(code).not.toBeNull();
+      expect(err).toContain('buckets.sessions');
+      expect(err).toContain('replicas');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
