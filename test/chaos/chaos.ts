@@ -16,6 +16,7 @@ import { fetchWithTimeout, startProcessCluster, waitFor, type ProcessCluster } f
 import { healAll, runFaults, type FaultKind } from './faults.ts';
 import { History } from './history.ts';
 import { checkKv, checkStaleReads, type Violation } from './kv-checker.ts';
+import { CRDT_BUCKETS, checkCrdt, crdtDiverged, crdtStep, newTally, type CrdtClientCtx } from './crdt-workload.ts';
 import { KV_BUCKETS, LWW_BUCKET, kvFinalReads, kvKeys, kvRead, kvStep, siblingHistogram, type KvClientCtx, type KvKey } from './kv-workload.ts';
 
 export interface ChaosOptions {
@@ -64,7 +65,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       ring: { vnodes: VNODES },
       gossip: { intervalMs: 250, phiThreshold: 8, maxClockSkewMs: 5000 },
       antiEntropy: { intervalMs: 1000 },
-      buckets: { default: { n, r: 'quorum', w: 'quorum' }, ...KV_BUCKETS },
+      buckets: { default: { n, r: 'quorum', w: 'quorum' }, ...KV_BUCKETS, ...CRDT_BUCKETS },
       ...opts.config,
     },
   });
@@ -85,6 +86,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
       const ctx: KvClientCtx = { client, nodes, rnd: rnd.fork(client), history, t0, seq: 0 };
       while (Date.now() < stopAt) await kvStep(ctx);
     });
+    // One CRDT client per node: counter increments with ids, set adds and observed removes.
+    const tally = newTally();
+    for (let i = 0; i < opts.nodes; i++) {
+      const ctx: CrdtClientCtx = { client: `d${i + 1}`, nodes, rnd: rnd.fork(`crdt-${i}`), tally, seq: 0 };
+      loops.push(
+        (async () => {
+          while (Date.now() < stopAt) await crdtStep(ctx);
+        })(),
+      );
+    }
     faults = await runFaults({
       cluster, rnd: rnd.fork('faults'), history, t0, stopAt,
       holdMs: [3000, 7000], gapMs: [1000, 3000], errors: faultErrors,
@@ -101,21 +112,39 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     const primaries = (k: KvKey) => preferenceList(buildRing(ids, VNODES), keyHash(k.bucket, k.key), n);
     const passiveBound = opts.convergeBoundMs ?? 30_000;
     let diverged = await divergedKeys(cluster, keys, primaries);
+    const crdtPrimaries = (bucket: string, key: string) => preferenceList(buildRing(ids, VNODES), keyHash(bucket, key), n);
+    let crdtLeft: string[] = [];
     try {
-      await waitFor(async () => (diverged = await divergedKeys(cluster, keys, primaries)).length === 0, 'passive convergence', passiveBound, 500);
+      await waitFor(
+        async () =>
+          (diverged = await divergedKeys(cluster, keys, primaries)).length === 0 &&
+          (crdtLeft = await crdtDiverged((id) => cluster.url(id), crdtPrimaries)).length === 0,
+        'passive convergence',
+        passiveBound,
+        500,
+      );
       convergedMs = Date.now() - healedAt;
       convergeHow = 'passively (hints + anti-entropy)';
     } catch {
       log(`chaos: ${diverged.length} keys not converged ${passiveBound} ms after healing; one read-repair pass (r=all)`);
       for (const k of diverged) await kvRead(cluster.nodes[0]!.httpUrl, k.bucket, k.key, 'all');
+      await checkCrdt(cluster.nodes[0]!.httpUrl, tally); // its r=all reads repair the CRDT keys
       try {
-        await waitFor(async () => (diverged = await divergedKeys(cluster, keys, primaries)).length === 0, 'convergence after read repair', opts.repairBoundMs ?? 15_000, 500);
+        await waitFor(
+          async () =>
+            (diverged = await divergedKeys(cluster, keys, primaries)).length === 0 &&
+            (crdtLeft = await crdtDiverged((id) => cluster.url(id), crdtPrimaries)).length === 0,
+          'convergence after read repair',
+          opts.repairBoundMs ?? 15_000,
+          500,
+        );
         convergedMs = Date.now() - healedAt;
         convergeHow = 'after a read-repair pass';
       } catch {
         for (const k of diverged.slice(0, 20)) {
           violations.push({ kind: 'not-converged', bucket: k.bucket, key: k.key, detail: 'replicas still differ after healing + read repair' });
         }
+        for (const k of crdtLeft) violations.push({ kind: 'not-converged', bucket: k, key: '-', detail: 'CRDT replicas still differ' });
       }
     }
 
@@ -126,11 +155,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     // Strict only when N = cluster size (no fallback replicas, so R + W > N intersects).
     const stale = checkStaleReads(history.ops, (b) => (b === LWW_BUCKET ? 'lww' : 'siblings'), n, n === opts.nodes);
     violations.push(...stale.violations);
+    const crdt = await checkCrdt(cluster.nodes[0]!.httpUrl, tally);
+    violations.push(...crdt.violations);
     for (const e of faultErrors) violations.push({ kind: 'fault', bucket: '-', key: '-', detail: e });
     for (const v of violations) history.note({ kind: 'violation', violation: v.kind, bucket: v.bucket, key: v.key, detail: v.detail });
     const summary = formatSummary({
       seed: opts.seed, nodes: opts.nodes, durationMs: Date.now() - t0, history, faults, violations, convergedMs,
-      convergeHow, passiveBound, kv, stale, strictStale: n === opts.nodes, skew: `${skewed} ${skewMs > 0 ? '+' : ''}${skewMs} ms`,
+      convergeHow, passiveBound, kv, stale, crdtRows: crdt.rows, crdtOps: tally.ops, strictStale: n === opts.nodes, skew: `${skewed} ${skewMs > 0 ? '+' : ''}${skewMs} ms`,
     });
     history.note({ kind: 'summary', text: summary });
     return { ok: violations.length === 0, seed: opts.seed, historyPath: history.path, violations, faults, summary };
@@ -184,6 +215,8 @@ interface SummaryInput {
   passiveBound: number;
   kv: ReturnType<typeof checkKv>;
   stale: ReturnType<typeof checkStaleReads>;
+  crdtRows: [string, string][];
+  crdtOps: number;
   strictStale: boolean;
   skew: string;
 }
@@ -196,6 +229,8 @@ function formatSummary(s: SummaryInput): string {
     rows.push([`${kind}s ok / fail / unknown`, `${count(kind, 'ok')} / ${count(kind, 'fail')} / ${count(kind, 'unknown')}`]);
   }
   rows.push(['acked writes checked (w>=quorum)', String(s.kv.ackedWrites)]);
+  rows.push(['crdt operations (counters, sets)', String(s.crdtOps)]);
+  rows.push(...s.crdtRows);
   rows.push(['faults: kill / pause / partition', `${s.faults.kill} / ${s.faults.pause} / ${s.faults.partition}`]);
   rows.push(['clock skew', s.skew]);
   const by = (k: string) => s.violations.filter((v) => v.kind === k).length;

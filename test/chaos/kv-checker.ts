@@ -18,7 +18,7 @@ export interface FinalRead {
 }
 
 export interface Violation {
-  readonly kind: 'lost' | 'resurrected' | 'phantom' | 'lww-causal' | 'stale-read' | 'unreadable' | 'not-converged' | 'fault';
+  readonly kind: 'lost' | 'resurrected' | 'phantom' | 'lww-causal' | 'stale-read' | 'unreadable' | 'not-converged' | 'fault' | 'counter-bounds' | 'counter-inexact' | 'set-lost-add' | 'set-phantom';
   readonly bucket: string;
   readonly key: string;
   readonly detail: string;
