@@ -1,12 +1,14 @@
 // The composition root: config → wired parts → start/stop. The only module that knows
 // every layer; everything else is handed what it needs (STYLE §4).
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { checkSecretForHost } from './api/security.ts';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.ts';
 import { createMetrics, type Metrics } from './api/metrics.ts';
 import { Gossiper } from './cluster/gossiper.ts';
-import { nodeSpec, type ShoalConfig } from './config.ts';
+import { bucketProps, nodeSpec, type ShoalConfig } from './config.ts';
 import { buildRing, ringRanges, ownershipShares, type Ring } from './core/ring.ts';
 import type { Clock, Random } from './core/time.ts';
 import type { NodeId } from './core/types.ts';
@@ -16,6 +18,12 @@ import { createWsTransport, type WsTransport } from './net/ws-transport.ts';
 import { Coordinator } from './replication/coordinator.ts';
 import { Handoff } from './replication/handoff.ts';
 import { HintStore } from './replication/hints.ts';
+import { AntiEntropy, storeMerger, type MergeableKind } from './replication/anti-entropy.ts';
+import { kindOf } from './replication/kinds.ts';
+import { LIVE, objectLifetime } from './core/aae.ts';
+import type { VersionedObject } from './core/types.ts';
+import { scanObjectRecords } from './storage/record-scan.ts';
+import { RecordType, decodeValue, versionedObjectCodec } from './storage/records.ts';
 import { CrdtStore } from './replication/crdt-store.ts';
 import { registerCrdtRoutes } from './api/crdt-routes.ts';
 import { registerFaultRoutes } from './api/fault-routes.ts';
@@ -65,6 +73,7 @@ export class ShoalNode {
     private readonly log: Logger,
     private readonly listen: boolean,
     private readonly httpPort: number,
+    readonly antiEntropy: AntiEntropy,
   ) {}
 
   private leaveListeners: (() => void)[] = [];
@@ -85,13 +94,18 @@ export class ShoalNode {
       (config.storage.engine === 'memory'
         ? new MemoryEngine()
         : await openRocksEngine(join(config.dataDir, nodeId), { sync: config.storage.fsync }));
-    const store = new ObjectStore(engine, { cacheEntries: config.storage.cacheEntries });
+    // Anti-entropy's trees follow every write through this hook (bound once it exists).
+    let antiEntropy: AntiEntropy | undefined;
+    const onWrite = (b: string, k: string, w: { readonly record: Uint8Array; readonly value: unknown } | undefined) => antiEntropy?.onWrite(b, k, w);
+    const store = new ObjectStore(engine, { cacheEntries: config.storage.cacheEntries, onWrite });
     const hints = await HintStore.open(engine, config.handoff.maxHints);
     // A wiped data directory gets a new incarnation, hence a new actor id: dots it creates
     // can never collide with the dots its former self handed out (see README, "Clocks").
     const incarnation = await getOrCreateIncarnation(engine, () => randomBytes(4).toString('hex'));
     const actor = `${nodeId}.${incarnation}`;
+    checkSecretForHost(config, spec.host);
     const peerPort = opts.peerPort ?? spec.peerPort;
+    const peerTls = config.security.peerTls;
     const transport =
       opts.transport ??
       createWsTransport({
@@ -104,6 +118,9 @@ export class ShoalNode {
         handshakeTimeoutMs: 3000,
         backoff: { minMs: 100, maxMs: 5000 },
         log,
+        ...(peerTls && {
+          tls: { cert: readFileSync(peerTls.certFile), key: readFileSync(peerTls.keyFile), ca: readFileSync(peerTls.caFile) },
+        }),
       });
     for (const n of config.nodes) {
       if (n.id !== nodeId) transport.setPeerAddress(n.id, { host: n.host, port: n.peerPort });
@@ -129,19 +146,31 @@ export class ShoalNode {
     const ring = ringView(config, gossiper);
     const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
     const count = (event: string, by?: number) => metrics.count(event, by);
-    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries);
+    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries, onWrite);
     const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, log, count });
     const handoff = new Handoff(
       { hints, transport, isUp, clock, log, count },
       { intervalMs: config.handoff.intervalMs, maxPerSecond: config.handoff.maxPerSecond, timeoutMs: config.requestTimeoutMs },
     );
+    antiEntropy = createAntiEntropy({ nodeId, config, engine, store, crdtStore, transport, ring, isUp, clock, random, log, count });
+    const aae = antiEntropy;
+    metrics.gauge('shoal_aae_keys', 'Keys in the anti-entropy hash index', () => aae.index.size);
+    metrics.gauge('shoal_aae_keys_repaired', 'Keys repaired by anti-entropy exchanges since start', () => aae.totals.keysRepaired);
+    metrics.gauge('shoal_aae_segments_differing', 'Differing tree segments found by exchanges since start', () => aae.totals.segmentsDiffering);
     metrics.gauge('shoal_hint_backlog', 'Hints waiting for their owner to return', () => hints.backlog);
     metrics.gauge('shoal_members_up', 'Members this node sees up (itself included)', () =>
       gossiper.members().filter((m) => m.status === 'up').length,
     );
 
-    transport.onRequest(async (_from, msg: Message) => {
+    transport.onRequest(async (from, msg: Message) => {
       switch (msg.t) {
+        case MsgType.AAE_ROOTS:
+        case MsgType.AAE_SEGMENTS:
+        case MsgType.AAE_KEYS:
+        case MsgType.AAE_REPAIR:
+        case MsgType.AAE_HOLDS:
+        case MsgType.AAE_REAP:
+          return aae.handleRequest(from, msg);
         case MsgType.REPLICA_GET:
         case MsgType.REPLICA_PUT:
         case MsgType.HINT_DELIVER:
@@ -169,6 +198,7 @@ export class ShoalNode {
       cluster: {
         members: () => gossiper.members(),
         ring: () => ringJson(ring()),
+        status: (name) => (name === 'antientropy' ? aae.status() : name === 'handoff' ? handoff.status() : undefined),
       },
       plugins: [
         // Fault hook for the chaos checker; only a WebSocket transport has a link filter.
@@ -187,7 +217,7 @@ export class ShoalNode {
         },
       ],
     });
-    self = new ShoalNode(nodeId, config, app, coordinator, gossiper, store, hints, handoff, transport, engine, metrics, actor, log, opts.listen ?? true, opts.httpPort ?? spec.httpPort);
+    self = new ShoalNode(nodeId, config, app, coordinator, gossiper, store, hints, handoff, transport, engine, metrics, actor, log, opts.listen ?? true, opts.httpPort ?? spec.httpPort, aae);
     return self;
   }
 
@@ -196,6 +226,9 @@ export class ShoalNode {
     await this.transport.start();
     this.gossiper.start();
     this.handoff.start();
+    // Rebuilds the hash index from storage (timed and logged) in the background, then
+    // exchanges on a timer; a big store must not hold up the HTTP listener.
+    void this.antiEntropy.start().catch((err) => this.log.error({ err: String(err) }, 'anti-entropy failed to start'));
     if (this.listen) {
       const spec = nodeSpec(this.config, this.id);
       await this.app.listen({ host: spec.host, port: this.httpPort });
@@ -219,6 +252,7 @@ export class ShoalNode {
       await new Promise((r) => setTimeout(r, 200));
     }
     this.handoff.stop();
+    this.antiEntropy.stop();
     await this.app.close();
     this.gossiper.stop();
     await this.transport.stop();
@@ -256,4 +290,56 @@ function ringJson(ring: Ring): object {
     ownership: ownershipShares(ring),
     partitions: ringRanges(ring),
   };
+}
+
+interface AntiEntropyParts {
+  readonly nodeId: NodeId;
+  readonly config: ShoalConfig;
+  readonly engine: Engine;
+  readonly store: ObjectStore;
+  readonly crdtStore: CrdtStore;
+  readonly transport: Transport;
+  readonly ring: () => Ring;
+  readonly isUp: (id: NodeId) => boolean;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly count: (event: string, by?: number) => void;
+}
+
+/** Anti-entropy over both stores: KV objects and CRDT states repair by their own join. */
+function createAntiEntropy(p: AntiEntropyParts): AntiEntropy {
+  const { config } = p;
+  const nValues = [...new Set(Object.values(config.buckets).map((b) => b.n))];
+  return new AntiEntropy(
+    {
+      self: p.nodeId,
+      transport: p.transport,
+      clock: p.clock,
+      random: p.random,
+      log: p.log,
+      count: p.count,
+      ring: p.ring,
+      isUp: p.isUp,
+      nOf: (bucket) => bucketProps(config, bucket).n,
+      nValues: () => nValues,
+      merger: (bucket) =>
+        bucketProps(config, bucket).type === 'kv'
+          ? storeMerger(p.store, kindOf(config, bucket) as MergeableKind<VersionedObject>)
+          : storeMerger(p.crdtStore, kindOf(config, bucket)),
+      removeIf: (bucket, key, pred) =>
+        bucketProps(config, bucket).type === 'kv' ? p.store.removeIf(bucket, key, pred) : p.crdtStore.records.removeIf(bucket, key, pred),
+      scan: () => scanObjectRecords(p.engine, (err) => p.log.warn({ err: err.message }, 'anti-entropy rebuild skipped a malformed key')),
+      // TTL and tombstones exist for KV objects only; CRDT states live until overwritten.
+      lifetime: (record, value) => {
+        if (record[0] !== RecordType.Object) return LIVE;
+        try {
+          return objectLifetime((value as VersionedObject | undefined) ?? decodeValue(versionedObjectCodec, record, 'anti-entropy rebuild'));
+        } catch {
+          return LIVE; // a corrupt record still gets a tree entry; reads report the corruption
+        }
+      },
+    },
+    { ...config.antiEntropy, timeoutMs: config.requestTimeoutMs },
+  );
 }

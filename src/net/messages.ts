@@ -38,7 +38,19 @@ export const MsgType = {
   /** CRDT delta / state propagation. */
   CRDT_DELTA: 24,
 
-  // 40–49 anti-entropy (replication/anti-entropy): names added by that layer.
+  // 40–49 anti-entropy (replication/anti-entropy.ts).
+  /** Tree roots of every partition both sides replicate (one round trip per cycle). */
+  AAE_ROOTS: 40,
+  /** One partition's branch hashes; the answer: differing branches' segment hashes. */
+  AAE_SEGMENTS: 41,
+  /** Key lists (key, hash, expiry) of some segments of one partition. */
+  AAE_KEYS: 42,
+  /** States of differing keys; the peer merges them and answers with its merged states. */
+  AAE_REPAIR: 43,
+  /** Does the peer hold exactly this state (hash) of each key? (tombstone reaping) */
+  AAE_HOLDS: 44,
+  /** Remove each key if its state still has this hash (tombstone reaping). */
+  AAE_REAP: 45,
 
   // 60 tests only.
   /** Echo, used by the transport contract suite. */

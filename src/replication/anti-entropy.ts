@@ -288,11 +288,14 @@ export class AntiEntropy {
 
   // ---- scheduling ----------------------------------------------------------------------
 
-  /** Rebuilds the index from storage, then (if enabled) exchanges and sweeps on timers. */
+  /**
+   * Rebuilds the index from storage, then (if enabled) exchanges and sweeps on timers.
+   * Peers' exchanges are refused until the rebuild is done.
+   */
   async start(): Promise<void> {
-    await this.rebuild();
-    if (!this.opts.enabled) return;
     this.#stopped = false;
+    await this.rebuild();
+    if (!this.opts.enabled || this.#stopped) return;
     // A random first delay so nodes started together do not exchange in lockstep.
     this.#scheduleExchange(this.deps.random.next() * this.opts.intervalMs);
     this.#scheduleSweep(this.opts.sweepIntervalMs);
@@ -511,10 +514,22 @@ export class AntiEntropy {
     switch (t) {
       case MsgType.AAE_ROOTS: {
         if (!ringOk) return { t, ok: false, reason: 'ring differs' };
+        // A half-built index would look like missing keys and trigger needless repairs.
+        if (this.#writtenDuringRebuild !== undefined) return { t, ok: false, reason: 'rebuilding' };
         const parts = numbersField(msg, 'parts', 1 << 20);
         if (parts.length % 2 !== 0) throw new Error('AAE_ROOTS: parts is not [n, index] pairs');
         const roots = new Uint8Array((parts.length / 2) * HASH_BYTES);
-        for (let i = 0; i < parts.length; i += 2) roots.set(hashToBytes(this.index.root(`${parts[i]}/${parts[i + 1]}`)), (i / 2) * HASH_BYTES);
+        const now = this.deps.clock.now();
+        for (let i = 0; i < parts.length; i += 2) {
+          const id = `${parts[i]}/${parts[i + 1]}`;
+          roots.set(hashToBytes(this.index.root(id)), (i / 2) * HASH_BYTES);
+          // A compare the peer started counts as an exchange of this partition here too.
+          if (view.byId.has(id)) {
+            const s = this.#statusOf(id);
+            s.lastExchangeAt = now;
+            s.lastPeer = from;
+          }
+        }
         return { t, ok: true, roots };
       }
       case MsgType.AAE_SEGMENTS: {
@@ -564,7 +579,9 @@ export class AntiEntropy {
       }
       case MsgType.AAE_HOLDS: {
         const items = itemsField(msg, MAX_REAP_BATCH);
+        const rebuilding = this.#writtenDuringRebuild !== undefined;
         const holds = items.map(([bucket, key, h]) => {
+          if (rebuilding) return false; // unsure is "no": a reap then waits
           const e = this.index.get(bucket, key);
           return e !== undefined && h instanceof Uint8Array && equalHash(e.hash, hashFromBytes(h));
         });

@@ -3,7 +3,7 @@
 import { crdtTypes, decodeAny, type AnyCrdtType } from '../core/crdt/index.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
 import type { Engine } from '../storage/engine.ts';
-import { ObjectStore } from '../storage/object-store.ts';
+import { ObjectStore, type ObjectStoreOptions } from '../storage/object-store.ts';
 import { RecordType, type RecordCodec } from '../storage/records.ts';
 import type { LocalReplica } from './coordinator.ts';
 
@@ -26,8 +26,10 @@ export class CrdtStore implements LocalReplica<unknown> {
     engine: Engine,
     private readonly config: ShoalConfig,
     cacheEntries: number,
+    /** The store's write hook (anti-entropy keeps its hash trees current from it). */
+    onWrite?: ObjectStoreOptions<CrdtRecord>['onWrite'],
   ) {
-    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec });
+    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...(onWrite && { onWrite }) });
   }
 
   private typeOf(bucket: string): AnyCrdtType {

@@ -29,6 +29,12 @@ interface BaseOptions {
   readonly cacheEntries: number;
   /** Bound of each key's operation queue (default DEFAULT_MAX_QUEUED_PER_KEY). */
   readonly maxQueuedPerKey?: number;
+  /**
+   * Called after every engine write of an object, inside the key's queue (so calls for one
+   * key arrive in storage order): the stored record bytes and value, or undefined when the
+   * key was removed. Anti-entropy keeps its hash trees current from this. Must not throw.
+   */
+  readonly onWrite?: (bucket: string, key: string, written: { readonly record: Uint8Array; readonly value: unknown } | undefined) => void;
 }
 
 /** The codec may be omitted only when the store holds VersionedObjects. */
@@ -71,6 +77,7 @@ export class ObjectStore<T extends object = VersionedObject> {
   readonly #codec: RecordCodec<T>;
   readonly #cache: LRUCache<string, T> | undefined;
   readonly #maxQueuedPerKey: number;
+  readonly #onWrite: BaseOptions['onWrite'];
   // Only keys with operations in flight have an entry; drained queues are removed.
   readonly #queues = new Map<string, KeyQueue>();
   #closed = false;
@@ -88,6 +95,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     this.#codec = opts.codec ?? (versionedObjectCodec as unknown as RecordCodec<T>);
     this.#cache = opts.cacheEntries > 0 ? new LRUCache<string, T>({ max: opts.cacheEntries }) : undefined;
     this.#maxQueuedPerKey = maxQueued;
+    this.#onWrite = opts.onWrite;
   }
 
   /** The stored value, or undefined. Throws CorruptRecordError if it cannot be decoded. */
@@ -117,9 +125,11 @@ export class ObjectStore<T extends object = VersionedObject> {
       const next = fn(cur);
       if (next === null) return cur;
       const storageKey = encodeObjectKey(bucket, key);
-      await this.#engine.put(storageKey, encodeValue(this.#codec, next));
+      const record = encodeValue(this.#codec, next);
+      await this.#engine.put(storageKey, record);
       this.stats.writes++;
       this.#cache?.set(ck, next);
+      this.#onWrite?.(bucket, key, { record, value: next });
       return next;
     });
   }
@@ -133,6 +143,29 @@ export class ObjectStore<T extends object = VersionedObject> {
       this.#cache?.delete(ck);
       await this.#engine.delete(encodeObjectKey(bucket, key));
       this.stats.writes++;
+      this.#onWrite?.(bucket, key, undefined);
+    });
+  }
+
+  /**
+   * Removes the key only if `pred` accepts its stored record bytes, checked inside the key's
+   * queue so no write can slip in between (anti-entropy reaps a tombstone or an expired
+   * object only if it is still the version every replica agreed on). Resolves to whether it
+   * removed anything.
+   */
+  removeIf(bucket: string, key: string, pred: (record: Uint8Array) => boolean): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
+    const ck = cacheKey(bucket, key);
+    return this.#exclusive(ck, async () => {
+      const storageKey = encodeObjectKey(bucket, key);
+      const raw = await this.#engine.get(storageKey);
+      this.stats.reads++;
+      if (raw === undefined || !pred(raw)) return false;
+      this.#cache?.delete(ck);
+      await this.#engine.delete(storageKey);
+      this.stats.writes++;
+      this.#onWrite?.(bucket, key, undefined);
+      return true;
     });
   }
 

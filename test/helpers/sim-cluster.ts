@@ -29,8 +29,11 @@ export interface SimCluster {
   node(id: string): ShoalNode;
   /** Awaits `p` while advancing simulated time (bounded by maxMs of virtual time). */
   run<T>(p: Promise<T>, maxMs?: number): Promise<T>;
-  /** Restart a crashed node with the same storage engine (its data survives). */
-  restart(id: string): Promise<ShoalNode>;
+  /**
+   * Restart a crashed node with the same storage engine (its data survives), or with
+   * `wipe` a fresh empty engine (a lost data directory: new incarnation, nothing stored).
+   */
+  restart(id: string, opts?: { wipe?: boolean }): Promise<ShoalNode>;
   stop(): Promise<void>;
 }
 
@@ -83,18 +86,21 @@ export async function startSimCluster(
       return n;
     },
     run,
-    async restart(id) {
+    async restart(id, restartOpts = {}) {
       const old = nodes.get(id);
       if (old) {
+        old.antiEntropy.stop();
         old.handoff.stop();
         old.gossiper.stop();
         await old.transport.stop();
       }
       // The engine object survives, as a disk would; the node is rebuilt from it.
+      if (restartOpts.wipe) engines.set(id, new MemoryEngine());
       return make(id);
     },
     async stop() {
       for (const n of nodes.values()) {
+        n.antiEntropy.stop();
         n.handoff.stop();
         n.gossiper.stop();
         await n.app.close();

@@ -1,0 +1,331 @@
+// Anti-entropy hash trees, pure (no I/O, no timers). Modelled on Riak's tictac AAE
+// (leveled/tictactree): each key contributes a 64-bit hash of (bucket, key, stored state);
+// a segment's hash is the XOR of its keys' hashes and every level above is the XOR of the
+// one below, so a write is two O(1) XORs per level (old out, new in) and the tree never
+// needs a periodic rebuild. Two replicas of a partition hold the same key set, so equal
+// roots mean equal data; unequal ones are narrowed branch → segment → key list, as in a
+// Merkle exchange (Dynamo §4.7) but with a fixed-width tree whose cost tracks what differs.
+//
+// XOR is commutative and self-inverse: insertion order does not matter and removing a key
+// is XOR-ing its hash again. The price is that two equal element hashes cancel; the hash
+// covers the key itself, so that needs a 64-bit md5-prefix collision.
+import { hash as oneShotHash } from 'node:crypto';
+import type { VersionedObject } from './types.ts';
+
+/** Segments per tree: 2^10, two levels of 32 (tictac's default "small" tree is 1024 too). */
+export const BRANCHES = 32;
+export const SEGMENTS_PER_BRANCH = 32;
+export const SEGMENTS = BRANCHES * SEGMENTS_PER_BRANCH;
+/** Bytes of one hash on the wire. */
+export const HASH_BYTES = 8;
+
+/** A 64-bit hash as two uint32 halves: plain numbers, so XOR stays exact and fast. */
+export interface Hash64 {
+  readonly hi: number;
+  readonly lo: number;
+}
+
+export const ZERO_HASH: Hash64 = { hi: 0, lo: 0 };
+
+/**
+ * The hash a key contributes: md5 over length-prefixed bucket and key and the stored
+ * record bytes (a canonical encoding, so equal states hash equal on every replica; CRDT
+ * records work the same as KV ones). First 8 bytes.
+ */
+export function elementHash(bucket: string, key: string, state: Uint8Array): Hash64 {
+  // One buffer and a one-shot digest: a Hash object per write costs more than the md5.
+  const bLen = Buffer.byteLength(bucket);
+  const kLen = Buffer.byteLength(key);
+  const buf = Buffer.allocUnsafe(8 + bLen + kLen + state.length);
+  buf.writeUInt32BE(bLen, 0);
+  buf.writeUInt32BE(kLen, 4);
+  buf.write(bucket, 8, 'utf8');
+  buf.write(key, 8 + bLen, 'utf8');
+  buf.set(state, 8 + bLen + kLen);
+  const d = oneShotHash('md5', buf, 'buffer');
+  return { hi: d.readUInt32BE(0), lo: d.readUInt32BE(4) };
+}
+
+/** The segment of a key, from its ring hash: the low bits, uniform within any ring range. */
+export function segmentOf(keyHash: number): number {
+  return keyHash & (SEGMENTS - 1);
+}
+
+export function branchOf(segment: number): number {
+  return Math.floor(segment / SEGMENTS_PER_BRANCH);
+}
+
+export function hashToBytes(h: Hash64): Uint8Array {
+  const out = new Uint8Array(HASH_BYTES);
+  const v = new DataView(out.buffer);
+  v.setUint32(0, h.hi);
+  v.setUint32(4, h.lo);
+  return out;
+}
+
+export function hashFromBytes(b: Uint8Array): Hash64 {
+  if (b.length !== HASH_BYTES) throw new Error(`a hash is ${HASH_BYTES} bytes, got ${b.length}`);
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  return { hi: v.getUint32(0), lo: v.getUint32(4) };
+}
+
+export function equalHash(a: Hash64, b: Hash64): boolean {
+  return a.hi === b.hi && a.lo === b.lo;
+}
+
+/** Indexes of the differing 8-byte hashes of two equally long hash lists. */
+export function diffHashLists(a: Uint8Array, b: Uint8Array): number[] {
+  if (a.length !== b.length || a.length % HASH_BYTES !== 0) {
+    throw new Error(`hash lists differ in length (${a.length} vs ${b.length})`);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < a.length; i += HASH_BYTES) {
+    for (let j = 0; j < HASH_BYTES; j++) {
+      if (a[i + j] !== b[i + j]) {
+        out.push(i / HASH_BYTES);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** One partition's fixed-size tree: segments, branches, root, all XOR-maintained. */
+export class HashTree {
+  // [hi, lo] pairs.
+  readonly #segments = new Uint32Array(SEGMENTS * 2);
+  readonly #branches = new Uint32Array(BRANCHES * 2);
+  #rootHi = 0;
+  #rootLo = 0;
+
+  /** XORs `h` into `segment` (adds it if absent, removes it if present). */
+  toggle(segment: number, h: Hash64): void {
+    if (!Number.isInteger(segment) || segment < 0 || segment >= SEGMENTS) throw new RangeError(`segment ${segment}`);
+    const b = branchOf(segment);
+    this.#segments[segment * 2] = ((this.#segments[segment * 2] as number) ^ h.hi) >>> 0;
+    this.#segments[segment * 2 + 1] = ((this.#segments[segment * 2 + 1] as number) ^ h.lo) >>> 0;
+    this.#branches[b * 2] = ((this.#branches[b * 2] as number) ^ h.hi) >>> 0;
+    this.#branches[b * 2 + 1] = ((this.#branches[b * 2 + 1] as number) ^ h.lo) >>> 0;
+    this.#rootHi = (this.#rootHi ^ h.hi) >>> 0;
+    this.#rootLo = (this.#rootLo ^ h.lo) >>> 0;
+  }
+
+  root(): Hash64 {
+    return { hi: this.#rootHi, lo: this.#rootLo };
+  }
+
+  isEmpty(): boolean {
+    return this.#rootHi === 0 && this.#rootLo === 0;
+  }
+
+  /** Every branch hash, BRANCHES × 8 bytes. */
+  branchHashes(): Uint8Array {
+    return pairsToBytes(this.#branches, 0, BRANCHES);
+  }
+
+  /** The segment hashes under `branch`, SEGMENTS_PER_BRANCH × 8 bytes. */
+  segmentHashes(branch: number): Uint8Array {
+    if (!Number.isInteger(branch) || branch < 0 || branch >= BRANCHES) throw new RangeError(`branch ${branch}`);
+    return pairsToBytes(this.#segments, branch * SEGMENTS_PER_BRANCH, SEGMENTS_PER_BRANCH);
+  }
+}
+
+function pairsToBytes(pairs: Uint32Array, first: number, count: number): Uint8Array {
+  const out = new Uint8Array(count * HASH_BYTES);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < count; i++) {
+    v.setUint32(i * 8, pairs[(first + i) * 2] as number);
+    v.setUint32(i * 8 + 4, pairs[(first + i) * 2 + 1] as number);
+  }
+  return out;
+}
+
+/**
+ * When a stored state stops mattering, from its content: `deadAt` when every sibling has
+ * expired (TTL), `tombstoneAt` (the newest delete's HLC wall time) when every sibling is
+ * a tombstone. Both null for live data and for states without such notions (CRDTs).
+ */
+export interface Lifetime {
+  readonly deadAt: number | null;
+  readonly tombstoneAt: number | null;
+}
+
+export const LIVE: Lifetime = { deadAt: null, tombstoneAt: null };
+
+export function objectLifetime(obj: VersionedObject): Lifetime {
+  if (obj.siblings.length === 0) return LIVE;
+  let deadAt: number | null = 0;
+  let tombstoneAt: number | null = 0;
+  for (const s of obj.siblings) {
+    deadAt = s.expiresAt === null || deadAt === null ? null : Math.max(deadAt, s.expiresAt);
+    tombstoneAt = !s.tombstone || tombstoneAt === null ? null : Math.max(tombstoneAt, s.ts.wall);
+  }
+  return { deadAt, tombstoneAt };
+}
+
+export function isDead(life: Lifetime, nowMs: number): boolean {
+  return life.deadAt !== null && life.deadAt <= nowMs;
+}
+
+/** What the index keeps per stored key. */
+export interface IndexEntry {
+  readonly bucket: string;
+  readonly key: string;
+  /** The ring hash of (bucket, key): picks the partition and the segment. */
+  readonly keyHash: number;
+  readonly hash: Hash64;
+  readonly life: Lifetime;
+  /** The tree it is counted in, or undefined when this node replicates no such partition. */
+  readonly partition: string | undefined;
+}
+
+interface PartitionState {
+  readonly tree: HashTree;
+  /** Ids of the keys in each segment: answers "key list of a differing segment". */
+  readonly segments: Map<number, Set<string>>;
+}
+
+/** Which tree a key belongs to (`${n}/${vnode index}`), or undefined for none. */
+export type PartitionOfKey = (bucket: string, keyHash: number) => string | undefined;
+
+/**
+ * Every stored key's hash, and one HashTree per partition over them. In memory: rebuilt
+ * from storage at start (see AntiEntropy.rebuild); re-partitioned in memory when the ring
+ * changes, because the entries keep their ring hash.
+ */
+export class AaeIndex {
+  readonly #entries = new Map<string, IndexEntry>();
+  readonly #partitions = new Map<string, PartitionState>();
+  #partitionOf: PartitionOfKey;
+
+  constructor(partitionOf: PartitionOfKey) {
+    this.#partitionOf = partitionOf;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records a key's new state (or its removal when `hash` is undefined). O(1). */
+  set(bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
+    const id = entryId(bucket, key);
+    const old = this.#entries.get(id);
+    if (old !== undefined) {
+      this.#unlink(id, old);
+      this.#entries.delete(id);
+    }
+    if (hash === undefined) return;
+    const entry: IndexEntry = { bucket, key, keyHash, hash, life, partition: this.#partitionOf(bucket, keyHash) };
+    this.#entries.set(id, entry);
+    this.#link(id, entry);
+  }
+
+  get(bucket: string, key: string): IndexEntry | undefined {
+    return this.#entries.get(entryId(bucket, key));
+  }
+
+  entries(): IterableIterator<IndexEntry> {
+    return this.#entries.values();
+  }
+
+  tree(partition: string): HashTree | undefined {
+    return this.#partitions.get(partition)?.tree;
+  }
+
+  /** The root of a partition's tree; zero for a partition with no keys. */
+  root(partition: string): Hash64 {
+    return this.#partitions.get(partition)?.tree.root() ?? ZERO_HASH;
+  }
+
+  partitions(): IterableIterator<string> {
+    return this.#partitions.keys();
+  }
+
+  /** The entries of the given segments of one partition, at most `limit` of them. */
+  keysIn(partition: string, segments: readonly number[], limit = Infinity): IndexEntry[] {
+    const p = this.#partitions.get(partition);
+    const out: IndexEntry[] = [];
+    if (p === undefined) return out;
+    for (const s of segments) {
+      for (const id of p.segments.get(s) ?? []) {
+        if (out.length >= limit) return out;
+        const e = this.#entries.get(id);
+        if (e !== undefined) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  /** New partition function (the ring changed): every tree is rebuilt from the entries. */
+  repartition(partitionOf: PartitionOfKey): void {
+    this.#partitionOf = partitionOf;
+    this.#partitions.clear();
+    for (const [id, e] of this.#entries) {
+      const moved: IndexEntry = { ...e, partition: partitionOf(e.bucket, e.keyHash) };
+      this.#entries.set(id, moved);
+      this.#link(id, moved);
+    }
+  }
+
+  #link(id: string, e: IndexEntry): void {
+    if (e.partition === undefined) return;
+    let p = this.#partitions.get(e.partition);
+    if (p === undefined) {
+      p = { tree: new HashTree(), segments: new Map() };
+      this.#partitions.set(e.partition, p);
+    }
+    const seg = segmentOf(e.keyHash);
+    p.tree.toggle(seg, e.hash);
+    let ids = p.segments.get(seg);
+    if (ids === undefined) {
+      ids = new Set();
+      p.segments.set(seg, ids);
+    }
+    ids.add(id);
+  }
+
+  #unlink(id: string, e: IndexEntry): void {
+    if (e.partition === undefined) return;
+    const p = this.#partitions.get(e.partition);
+    if (p === undefined) return;
+    const seg = segmentOf(e.keyHash);
+    p.tree.toggle(seg, e.hash);
+    const ids = p.segments.get(seg);
+    ids?.delete(id);
+    if (ids !== undefined && ids.size === 0) p.segments.delete(seg);
+    if (p.segments.size === 0) this.#partitions.delete(e.partition);
+  }
+}
+
+/** Unambiguous for any strings: the bucket's length says where it ends. */
+function entryId(bucket: string, key: string): string {
+  return `${bucket.length}:${bucket}${key}`;
+}
+
+/** One key as a replica reports it in a key list. */
+export interface KeyDigest {
+  readonly bucket: string;
+  readonly key: string;
+  readonly hash: Hash64;
+  readonly deadAt: number | null;
+}
+
+/**
+ * The keys two replicas must repair, from their key lists of the same segments. A key that
+ * is expired (or absent) on both sides is no difference: every replica drops it alike.
+ */
+export function diffKeyLists(local: readonly KeyDigest[], remote: readonly KeyDigest[], nowMs: number): KeyDigest[] {
+  const alive = (d: KeyDigest) => d.deadAt === null || d.deadAt > nowMs;
+  const mine = new Map(local.filter(alive).map((d) => [entryId(d.bucket, d.key), d]));
+  const out: KeyDigest[] = [];
+  const seen = new Set<string>();
+  for (const r of remote) {
+    if (!alive(r)) continue;
+    const id = entryId(r.bucket, r.key);
+    seen.add(id);
+    const l = mine.get(id);
+    if (l === undefined || !equalHash(l.hash, r.hash)) out.push(r);
+  }
+  for (const [id, l] of mine) if (!seen.has(id)) out.push(l);
+  return out;
+}
