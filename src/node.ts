@@ -157,6 +157,17 @@ export class ShoalNode {
     metrics.gauge('shoal_aae_keys', 'Keys in the anti-entropy hash index', () => aae.index.size);
     metrics.gauge('shoal_aae_keys_repaired', 'Keys repaired by anti-entropy exchanges since start', () => aae.totals.keysRepaired);
     metrics.gauge('shoal_aae_segments_differing', 'Differing tree segments found by exchanges since start', () => aae.totals.segmentsDiffering);
+    const wireStats = (transport as Partial<WsTransport>).stats;
+    if (wireStats) {
+      metrics.labeledGauge('shoal_peer_messages_total', 'Peer frames sent and received since start', 'direction', () => ({
+        out: wireStats.framesOut,
+        in: wireStats.framesIn,
+      }));
+      metrics.labeledGauge('shoal_peer_bytes_total', 'Peer frame bytes sent and received since start', 'direction', () => ({
+        out: wireStats.bytesOut,
+        in: wireStats.bytesIn,
+      }));
+    }
     metrics.gauge('shoal_hint_backlog', 'Hints waiting for their owner to return', () => hints.backlog);
     metrics.gauge('shoal_members_up', 'Members this node sees up (itself included)', () =>
       gossiper.members().filter((m) => m.status === 'up').length,

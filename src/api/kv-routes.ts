@@ -82,9 +82,21 @@ function replicasHeader(reply: FastifyReply, count: ReplicaCount): void {
   void reply.header(REPLICAS_HEADER, `${count.answered}/${count.asked}`);
 }
 
+/**
+ * Sealed contexts of recently read objects. Stored objects are immutable and the store's
+ * cache hands out the same instance until the key changes, so a hot key's context (an HMAC)
+ * is computed once per version rather than once per read.
+ */
+const sealedContexts = new WeakMap<VersionedObject, { bucket: string; key: string; ctx: string }>();
+
 export function contextHeader(deps: AppDeps, reply: FastifyReply, t: Target, obj: VersionedObject | undefined): string | undefined {
   if (obj === undefined) return undefined;
-  const ctx = encodeContext(contextOf(obj), t.bucket, t.key, deps.config.secret);
+  let sealed = sealedContexts.get(obj);
+  if (sealed === undefined || sealed.bucket !== t.bucket || sealed.key !== t.key) {
+    sealed = { bucket: t.bucket, key: t.key, ctx: encodeContext(contextOf(obj), t.bucket, t.key, deps.config.secret) };
+    sealedContexts.set(obj, sealed);
+  }
+  const ctx = sealed.ctx;
   void reply.header(CONTEXT_HEADER, ctx);
   return ctx;
 }

@@ -11,6 +11,8 @@ export interface Metrics {
   count(event: string, by?: number): void;
   /** A gauge read at scrape time (hint backlog, members up, …). */
   gauge(name: string, help: string, read: () => number): void;
+  /** A gauge with one label, e.g. direction="in"|"out", all values read at scrape time. */
+  labeledGauge(name: string, help: string, label: string, read: () => Record<string, number>): void;
 }
 
 export function createMetrics(nodeId: string, opts: { processMetrics: boolean }): Metrics {
@@ -42,10 +44,19 @@ export function createMetrics(nodeId: string, opts: { processMetrics: boolean })
     labelNames: ['event'],
     registers: [registry],
   });
+  // Resolving a label set costs a hash per call; there are few distinct (route, method,
+  // status) triples, so their children are looked up once and kept.
+  const requestChildren = new Map<string, ReturnType<typeof requests.labels>>();
   return {
     registry,
     observeRequest(route, method, status, elapsedMs) {
-      requests.observe({ route, method, status: String(status) }, elapsedMs);
+      const id = `${route} ${method} ${status}`;
+      let child = requestChildren.get(id);
+      if (child === undefined) {
+        child = requests.labels({ route, method, status: String(status) });
+        if (requestChildren.size < 1000) requestChildren.set(id, child);
+      }
+      child.observe(elapsedMs);
     },
     countError(code) {
       errors.inc({ code });
@@ -55,6 +66,17 @@ export function createMetrics(nodeId: string, opts: { processMetrics: boolean })
     },
     count(event, by = 1) {
       events.inc({ event }, by);
+    },
+    labeledGauge(name, help, label, read) {
+      new Gauge({
+        name,
+        help,
+        labelNames: [label],
+        registers: [registry],
+        collect() {
+          for (const [value, n] of Object.entries(read())) this.set({ [label]: value }, n);
+        },
+      });
     },
     gauge(name, help, read) {
       new Gauge({

@@ -79,6 +79,7 @@ export interface PeerTls {
 }
 
 export interface WsTransport extends Transport {
+  readonly stats: { readonly framesOut: number; readonly framesIn: number; readonly bytesOut: number; readonly bytesIn: number };
   /** The bound address (after start()). */
   address(): PeerAddress;
   /** Fault hook (chaos tests): 'drop' discards data frames to and from that peer. */
@@ -170,6 +171,9 @@ class WsTransportImpl implements WsTransport {
   private requestHandler: RequestHandler | undefined;
   private messageHandler: OneWayHandler | undefined;
   private linkFilter: LinkFilter | null = null;
+  private readonly corked = new WeakSet<Conn>();
+  /** Frame and byte counts, for metrics (peer messages per client operation). */
+  readonly stats = { framesOut: 0, framesIn: 0, bytesOut: 0, bytesIn: 0 };
 
   constructor(opts: WsTransportOptions) {
     this.opts = opts;
@@ -352,6 +356,19 @@ class WsTransportImpl implements WsTransport {
   }
 
   private wsSend(conn: Conn, bytes: Buffer): void {
+    this.stats.framesOut++;
+    this.stats.bytesOut += bytes.length;
+    // Cork the socket for the rest of this tick: a coordinator sends to several replicas and
+    // answers many requests per tick, and one writev beats a syscall per frame.
+    const socket = (conn.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (socket && !this.corked.has(conn)) {
+      this.corked.add(conn);
+      socket.cork();
+      process.nextTick(() => {
+        this.corked.delete(conn);
+        socket.uncork();
+      });
+    }
     conn.ws.send(bytes, { binary: true }, (err) => {
       // The close handler deals with what was pending on this connection.
       if (err) this.log.debug({ peer: conn.peer, err }, 'ws send failed');
@@ -506,6 +523,8 @@ class WsTransportImpl implements WsTransport {
     }
     let frame: Frame;
     try {
+      this.stats.framesIn++;
+      this.stats.bytesIn += data.length;
       frame = decodeFrame(data, this.maxFrameBytes);
     } catch (err) {
       const reason = err instanceof FrameError ? `bad frame (${err.reason}): ${err.message}` : 'bad frame';

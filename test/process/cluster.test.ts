@@ -114,9 +114,13 @@ describe('a 3-node cluster of real processes', () => {
 
   it('refuses peers that do not know the secret and keeps serving', async () => {
     const peerPort = c.nodes.find((n) => n.id === 'n1')!.peerPort;
+    // The first message (the server's HELLO) is captured from the start: it can arrive in the
+    // same read as the upgrade response, before a listener added after 'open' would exist.
+    const firstMessage = new WeakMap<WebSocket, Promise<Buffer>>();
     const open = (): Promise<WebSocket> =>
       new Promise((res, rej) => {
         const ws = new WebSocket(`ws://127.0.0.1:${peerPort}`);
+        firstMessage.set(ws, new Promise<Buffer>((r) => ws.once('message', (d) => r(d as Buffer))));
         ws.once('open', () => res(ws));
         ws.once('error', rej);
       });
@@ -139,7 +143,7 @@ describe('a 3-node cluster of real processes', () => {
     // 2. A well-formed CHALLENGE with a proof made without the secret, claiming to be n2.
     const b = await open();
     const bClosed = closed(b);
-    const hello = await new Promise<Buffer>((res) => b.once('message', (d) => res(d as Buffer)));
+    const hello = await firstMessage.get(b)!;
     const h = decodeFrame(hello);
     expect(h.body.t).toBe(MsgType.HELLO);
     b.send(encodeFrame({ kind: FrameKind.ONEWAY, id: 0, body: { t: MsgType.CHALLENGE, client: 'n2', nonce: randomBytes(32), proof: randomBytes(32) } }));
