@@ -13,7 +13,9 @@ const CONFIG = {
   ring: { vnodes: 16 },
   handoff: { intervalMs: 500, maxHints: 0 },
   antiEntropy: { intervalMs: 500, keysPerSecond: 20_000, bytesPerSecond: 64 * 1024 * 1024, sweepIntervalMs: 1000, tombstoneGraceSeconds: 30 },
+  buckets: { default: {}, hits: { type: 'counter' } },
 };
+const COUNTERS = 50;
 const W1: WriteQuorum = { n: 3, w: 1, pw: 0, timeoutMs: 1000 };
 
 let c: SimCluster | undefined;
@@ -73,18 +75,31 @@ describe('anti-entropy, simulated 3-node cluster', () => {
         });
         await cl.run(Promise.all(writes));
       }
+      // Some CRDTs too: counters incremented through both majority nodes.
+      for (let round = 0; round < 4; round++) {
+        await cl.run(
+          Promise.all(
+            Array.from({ length: COUNTERS }, (_, i) =>
+              cl.node(round % 2 === 0 ? 'n1' : 'n2').coordinator.crdtUpdate('hits', `c${i}`, { increment: i + 1 }, null, W1),
+            ),
+          ),
+        );
+      }
       expect(cl.node('n3').antiEntropy.index.size).toBe(0);
       expect(cl.node('n1').hints.backlog + cl.node('n2').hints.backlog).toBe(0);
       const healedAt = cl.clock.now();
       cl.net.heal();
-      const converged = await cl.clock.runUntil(() => cl.node('n3').antiEntropy.index.size === 5000 && rootsEqual(cl), 120_000);
+      const converged = await cl.clock.runUntil(() => cl.node('n3').antiEntropy.index.size === 5000 + COUNTERS && rootsEqual(cl), 120_000);
       expect(converged).toBe(true);
+      for (let i = 0; i < COUNTERS; i++) {
+        for (const id of IDS) expect(await cl.node(id).coordinator.localCrdtValue('hits', `c${i}`)).toEqual({ type: 'counter', value: 4 * (i + 1) });
+      }
       const objects = await Promise.all(IDS.map((id) => localObjects(cl.node(id))));
       expect(objects[0]!.size).toBe(5000);
       expect(objects[1]).toEqual(objects[0]);
       expect(objects[2]).toEqual(objects[0]);
       const repaired = IDS.reduce((s, id) => s + cl.node(id).antiEntropy.totals.keysRepaired, 0);
-      expect(repaired).toBeGreaterThanOrEqual(5000);
+      expect(repaired).toBeGreaterThanOrEqual(5000 + COUNTERS);
       console.log(`converged ${cl.clock.now() - healedAt} ms (simulated) after healing; ${repaired} keys repaired`);
     }, seedFromEnv()),
     // ~3 s on an idle machine; slack for a loaded one.
