@@ -125,6 +125,15 @@ const bucketSchema = {
 
 const ID_PATTERN = '^[A-Za-z0-9_-]{1,40}$';
 
+/** A config section: an object that refuses fields it does not know (typos fail at start). */
+function section(properties: Record<string, object>, required: string[] = []): object {
+  return { type: 'object', additionalProperties: false, required, properties };
+}
+
+function nullable(schema: object): object {
+  return { anyOf: [{ type: 'null' }, schema] };
+}
+
 const configSchema = {
   type: 'object',
   additionalProperties: false,
@@ -151,102 +160,46 @@ const configSchema = {
       },
     },
     seeds: { type: 'array', items: { type: 'string', pattern: ID_PATTERN } },
-    storage: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        engine: { enum: ['rocksdb', 'memory'] },
-        fsync: { type: 'boolean' },
-        cacheEntries: { type: 'integer', minimum: 0 },
-      },
-    },
-    limits: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65535 },
-        maxValueBytes: { type: 'integer', minimum: 1, maximum: 64 * 1024 * 1024 },
-        maxSiblings: { type: 'integer', minimum: 1, maximum: 1000 },
-      },
-    },
+    storage: section({
+      engine: { enum: ['rocksdb', 'memory'] },
+      fsync: { type: 'boolean' },
+      cacheEntries: { type: 'integer', minimum: 0 },
+    }),
+    limits: section({
+      maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65535 },
+      maxValueBytes: { type: 'integer', minimum: 1, maximum: 64 * 1024 * 1024 },
+      maxSiblings: { type: 'integer', minimum: 1, maximum: 1000 },
+    }),
     requestTimeoutMs: { type: 'integer', minimum: 1, maximum: 600_000 },
-    ring: {
-      type: 'object',
-      additionalProperties: false,
-      properties: { vnodes: { type: 'integer', minimum: 1, maximum: 4096 } },
-    },
-    gossip: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        intervalMs: { type: 'integer', minimum: 10 },
-        phiThreshold: { type: 'number', exclusiveMinimum: 0 },
-        maxClockSkewMs: { type: 'integer', minimum: 0 },
-      },
-    },
-    handoff: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        intervalMs: { type: 'integer', minimum: 10 },
-        maxHints: { type: 'integer', minimum: 0 },
-        maxPerSecond: { type: 'integer', minimum: 1 },
-      },
-    },
-    antiEntropy: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        enabled: { type: 'boolean' },
-        intervalMs: { type: 'integer', minimum: 10 },
-        keysPerSecond: { type: 'integer', minimum: 1 },
-        bytesPerSecond: { type: 'integer', minimum: 1024 },
-        tombstoneGraceSeconds: { type: 'integer', minimum: 0 },
-        sweepIntervalMs: { type: 'integer', minimum: 10 },
-      },
-    },
-    security: {
-      type: 'object',
-      additionalProperties: false,
-      properties: {
-        httpToken: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16 }] },
-        adminToken: { anyOf: [{ type: 'null' }, { type: 'string', minLength: 16 }] },
-        httpTls: {
-          anyOf: [
-            { type: 'null' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['certFile', 'keyFile'],
-              properties: { certFile: { type: 'string' }, keyFile: { type: 'string' } },
-            },
-          ],
-        },
-        peerTls: {
-          anyOf: [
-            { type: 'null' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['certFile', 'keyFile', 'caFile'],
-              properties: { certFile: { type: 'string' }, keyFile: { type: 'string' }, caFile: { type: 'string' } },
-            },
-          ],
-        },
-        rateLimit: {
-          anyOf: [
-            { type: 'null' },
-            {
-              type: 'object',
-              additionalProperties: false,
-              required: ['max', 'windowMs'],
-              properties: { max: { type: 'integer', minimum: 1 }, windowMs: { type: 'integer', minimum: 1 } },
-            },
-          ],
-        },
-        maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1024 * 1024 },
-      },
-    },
+    ring: section({ vnodes: { type: 'integer', minimum: 1, maximum: 4096 } }),
+    gossip: section({
+      intervalMs: { type: 'integer', minimum: 10 },
+      phiThreshold: { type: 'number', exclusiveMinimum: 0 },
+      maxClockSkewMs: { type: 'integer', minimum: 0 },
+    }),
+    handoff: section({
+      intervalMs: { type: 'integer', minimum: 10 },
+      maxHints: { type: 'integer', minimum: 0 },
+      maxPerSecond: { type: 'integer', minimum: 1 },
+    }),
+    antiEntropy: section({
+      enabled: { type: 'boolean' },
+      intervalMs: { type: 'integer', minimum: 10 },
+      keysPerSecond: { type: 'integer', minimum: 1 },
+      bytesPerSecond: { type: 'integer', minimum: 1024 },
+      tombstoneGraceSeconds: { type: 'integer', minimum: 0 },
+      sweepIntervalMs: { type: 'integer', minimum: 10 },
+    }),
+    security: section({
+      httpToken: nullable({ type: 'string', minLength: 16 }),
+      adminToken: nullable({ type: 'string', minLength: 16 }),
+      httpTls: nullable(section({ certFile: { type: 'string' }, keyFile: { type: 'string' } }, ['certFile', 'keyFile'])),
+      peerTls: nullable(
+        section({ certFile: { type: 'string' }, keyFile: { type: 'string' }, caFile: { type: 'string' } }, ['certFile', 'keyFile', 'caFile']),
+      ),
+      rateLimit: nullable(section({ max: { type: 'integer', minimum: 1 }, windowMs: { type: 'integer', minimum: 1 } }, ['max', 'windowMs'])),
+      maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1024 * 1024 },
+    }),
     buckets: {
       type: 'object',
       propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' },
