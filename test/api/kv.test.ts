@@ -109,6 +109,13 @@ describe('KV over HTTP (one node)', () => {
     expect(local.object.siblings).toEqual([expect.objectContaining({ tombstone: true })]);
   });
 
+  it('a delete without a context removes what the node holds', async () => {
+    await req({ method: 'PUT', url: '/buckets/b/keys/blind', payload: 'one' });
+    await req({ method: 'PUT', url: '/buckets/b/keys/blind', payload: 'two' });
+    expect((await req({ method: 'DELETE', url: '/buckets/b/keys/blind' })).statusCode).toBe(204);
+    expect((await req({ method: 'GET', url: '/buckets/b/keys/blind' })).statusCode).toBe(404);
+  });
+
   it('expires values after their ttl (query parameter or bucket default)', async () => {
     await req({ method: 'PUT', url: '/buckets/b/keys/t?ttl=2', payload: 'short' });
     await req({ method: 'PUT', url: '/buckets/cache/keys/t', payload: 'bucket-ttl' });
