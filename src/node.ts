@@ -280,8 +280,16 @@ export class ShoalNode {
  */
 function ringView(config: ShoalConfig, gossiper: Gossiper): () => Ring {
   let cache: { key: string; ring: Ring } | undefined;
+  // The ring changes only with membership (a node learned, leaving, left); every status
+  // event invalidates it, so the per-request path is one field read.
+  let stale = true;
+  gossiper.onChange(() => {
+    stale = true;
+  });
   const configured = config.nodes.map((n) => n.id);
   return () => {
+    if (!stale && cache !== undefined) return cache.ring;
+    stale = false;
     // ringMembers() already leaves out members that left; the key changes when that set does.
     const known = gossiper.ringMembers();
     const key = known.join('\n');
