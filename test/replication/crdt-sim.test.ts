@@ -132,6 +132,7 @@ describe('CRDTs on a simulated cluster', () => {
       }
       await cl.clock.runFor(2_000); // let the last W = 1 replications land before measuring
       const later = await bytesOfOneIncrement('n1');
+      console.log(`REPLICA_PUT bytes for one increment: ${first} on a new counter, ${later} after 300 more increments from 3 nodes`);
       expect(first).toBeGreaterThan(0);
       expect(later).toBeLessThanOrEqual(first + 16);
     }, seedFromEnv()));
