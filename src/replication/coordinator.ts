@@ -8,7 +8,7 @@
 // in how a value is encoded and merged (kinds.ts) and in the local mutation.
 import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
 import { HLC_ZERO, hlcReceive, hlcTick } from '../core/hlc.ts';
-import { contextOf, emptyObject, update } from '../core/object.ts';
+import { emptyObject, update } from '../core/object.ts';
 import { keyHash, sloppyTargets, type SloppyTarget, type Ring } from '../core/ring.ts';
 import type { Clock } from '../core/time.ts';
 import type { Hlc, NodeId, VersionVector, VersionedObject } from '../core/types.ts';
@@ -206,11 +206,9 @@ export class Coordinator implements KvService {
     };
     const limit = this.deps.config.limits.maxSiblings;
     return (cur) => {
-      // A delete without a context deletes what this replica holds (as Riak's delete reads
-      // first): users expect DELETE to remove the key. Versions it has not seen survive as
-      // siblings, so nothing concurrent is lost.
-      const context = write.context ?? (write.tombstone && cur !== undefined ? contextOf(cur) : null);
-      const { obj, sibling } = update(cur ?? emptyObject(), this.deps.actor, context, input, mode);
+      // A write without a context supersedes nothing, deletes included: what it did not see
+      // stays as a sibling. (The chaos checker's model of "lost" relies on exactly this.)
+      const { obj, sibling } = update(cur ?? emptyObject(), this.deps.actor, write.context, input, mode);
       if (obj.siblings.length > limit) throw new TooManySiblingsError(obj.siblings.length, limit);
       // update() may bump the timestamp past what the context saw; keep our HLC ahead of it.
       this.lastTs = hlcReceive(this.lastTs, sibling.ts, this.deps.clock.now());

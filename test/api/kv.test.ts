@@ -109,11 +109,14 @@ describe('KV over HTTP (one node)', () => {
     expect(local.object.siblings).toEqual([expect.objectContaining({ tombstone: true })]);
   });
 
-  it('a delete without a context removes what the node holds', async () => {
+  it('a delete without a context supersedes nothing: it becomes a tombstone sibling', async () => {
     await req({ method: 'PUT', url: '/buckets/b/keys/blind', payload: 'one' });
-    await req({ method: 'PUT', url: '/buckets/b/keys/blind', payload: 'two' });
     expect((await req({ method: 'DELETE', url: '/buckets/b/keys/blind' })).statusCode).toBe(204);
-    expect((await req({ method: 'GET', url: '/buckets/b/keys/blind' })).statusCode).toBe(404);
+    const get = await req({ method: 'GET', url: '/buckets/b/keys/blind' });
+    expect(get.statusCode).toBe(200);
+    expect(get.body).toBe('one');
+    const local = (await req({ method: 'GET', url: '/admin/local/buckets/b/keys/blind' })).json() as { object: { siblings: { tombstone: boolean }[] } };
+    expect(local.object.siblings.map((s) => s.tombstone).sort()).toEqual([false, true]);
   });
 
   it('expires values after their ttl (query parameter or bucket default)', async () => {
