@@ -439,11 +439,42 @@ export class Coordinator implements KvService {
   private async applyLocally<T>(bucket: string, key: string, hintFor: NodeId | null, value: T, kind: ValueKind<T>): Promise<void> {
     if (hintFor === null) {
       const store = this.storeFor(bucket) as LocalReplica<T>;
-      await store.update(bucket, key, (cur) => (cur === undefined ? value : kind.merge(cur, value)));
+      const settle = this.settlerOf(bucket);
+      let settled: unknown;
+      await store.update(bucket, key, (cur) => {
+        const merged = cur === undefined ? value : kind.merge(cur, value);
+        const s = settle?.(merged);
+        if (!s) return merged;
+        settled = s.delta;
+        return s.state as T;
+      });
+      // Housekeeping this replica did as its own actor travels like a small write.
+      if (settled !== undefined) void this.spread(bucket, key, settled as T, kind);
       return;
     }
     const merge = (a: Uint8Array, b: Uint8Array) => kind.encode(kind.merge(kind.decode(a), kind.decode(b)));
     if (!(await this.deps.hints.add(hintFor, bucket, key, kind.encode(value), merge))) throw new Error('hint backlog is full');
+  }
+
+  /** The bucket's CRDT housekeeping at this node's actor (see CrdtType.settle), if any. */
+  private settlerOf(bucket: string): ((state: unknown) => { state: unknown; delta: unknown } | null) | undefined {
+    const type = bucketProps(this.deps.config, bucket).type;
+    if (type === 'kv') return undefined;
+    const crdt = crdtTypes[type];
+    if (crdt.settle === undefined) return undefined;
+    return (state) => crdt.settle!(state, this.deps.actor, this.nextTs());
+  }
+
+  /** Best-effort: send a value (a delta) to the key's other replicas; a failed one gets a hint. */
+  private async spread<T>(bucket: string, key: string, value: T, kind: ValueKind<T>): Promise<void> {
+    const n = bucketProps(this.deps.config, bucket).n;
+    const { targets } = this.targets(bucket, key, n);
+    for (const t of targets) {
+      if (t.node === this.deps.self && t.hintFor === null) continue;
+      this.writeReplica(bucket, key, t, value, kind, this.deps.config.requestTimeoutMs).catch(() => {
+        void this.keepHint(t.hintFor ?? t.node, bucket, key, value, kind);
+      });
+    }
   }
 
   /**

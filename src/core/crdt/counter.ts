@@ -195,22 +195,25 @@ function makeCounter(limits: CounterLimits): CrdtType<CounterState, CounterOp, n
     // Already in view (live or marked): a retry; counting it again is what ids prevent.
     if (s.live.has(id) || s.marks.has(id)) return { state: s, delta: EMPTY };
     const f = s.folded.get(actor) ?? F0;
-    const own: [string, IdEntry][] = [];
-    for (const [x, row] of s.live) {
-      const e = row.get(actor);
-      if (e !== undefined) own.push([x, e]);
-    }
-    own.sort((u, v) => u[1].q - v[1].q);
+    const own = ownEntries(s, actor);
     const entry: IdEntry = { q: (own.at(-1)?.[1].q ?? f.q) + 1, t: ts, d };
     own.push([id, entry]);
+    return fold(s, actor, ts, own, 0, [id, entry]);
+  }
 
-    // Fold the oldest own entries: a prefix by seq, so the watermark f.q describes it.
+  /**
+   * Folds `actor`'s oldest own entries (a prefix by seq, so the watermark f.q describes it):
+   * those older than the window, beyond idLiveMax, or with seq ≤ forceQ; then prunes its old
+   * marks. `added` is a new live entry the delta must carry (an op), if any.
+   */
+  function fold(s: CounterState, actor: string, ts: Hlc, own: [string, IdEntry][], forceQ: number, added?: [string, IdEntry]) {
+    const f = s.folded.get(actor) ?? F0;
     let { q, p, n, m } = f;
     const newMarks: [string, Mark][] = [];
     const horizon = ts.wall - limits.idWindowMs;
     for (let i = 0; i < own.length; i++) {
       const [x, e] = own[i]!;
-      if (!(e.t.wall < horizon || own.length - i > limits.idLiveMax)) break;
+      if (!(e.t.wall < horizon || own.length - i > limits.idLiveMax || e.q <= forceQ)) break;
       const w = winner(s.live.get(x) ?? new Map());
       const counted = !s.marks.has(x) && (w === undefined || w[0] === actor);
       if (counted) {
@@ -240,10 +243,37 @@ function makeCounter(limits: CounterLimits): CrdtType<CounterState, CounterOp, n
     const delta: CounterState = {
       plain: new Map(),
       folded: foldedCompare(nf, f) === 0 ? new Map() : new Map([[actor, nf]]),
-      live: entry.q > q ? new Map([[id, new Map([[actor, entry]])]]) : new Map(),
+      live: added !== undefined && added[1].q > q ? new Map([[added[0], new Map([[actor, added[1]]])]]) : new Map(),
       marks: new Map(newMarks.filter(([, mk]) => mk.q > m).map(([x, mk]) => [x, new Map([[actor, mk]])])),
     };
     return { state: merge(s, delta), delta };
+  }
+
+  function ownEntries(s: CounterState, actor: string): [string, IdEntry][] {
+    const own: [string, IdEntry][] = [];
+    for (const [x, row] of s.live) {
+      const e = row.get(actor);
+      if (e !== undefined) own.push([x, e]);
+    }
+    return own.sort((u, v) => u[1].q - v[1].q);
+  }
+
+  /**
+   * Folds, as not counted, this actor's live entries that lost to a twin another coordinator
+   * has already counted (its mark is in view), so the twin's mark can later be pruned without
+   * the loser coming back to life. Run by a replica when a merge brings such a mark; returns
+   * null when there is nothing to fold. Without it a loser lived until its coordinator's next
+   * id'd op, and a pruned mark then let it count twice.
+   */
+  function settleTwins(s: CounterState, actor: string, ts: Hlc): { state: CounterState; delta: CounterState } | null {
+    const own = ownEntries(s, actor);
+    let forceQ = 0;
+    for (const [x, e] of own) {
+      const marked = s.marks.get(x);
+      if (marked !== undefined && [...marked.keys()].some((a) => a !== actor)) forceQ = Math.max(forceQ, e.q);
+    }
+    if (forceQ === 0) return null;
+    return fold(s, actor, ts, own, forceQ);
   }
 
   const counter: CrdtType<CounterState, CounterOp, number> = {
@@ -271,6 +301,7 @@ function makeCounter(limits: CounterLimits): CrdtType<CounterState, CounterOp, n
       ]),
     decode: (bytes) => decodeBody(unframe(counter.tag, 'counter', bytes)),
     parseOp,
+    settle: settleTwins,
   };
   return counter;
 }

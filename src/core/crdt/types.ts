@@ -51,6 +51,12 @@ export interface CrdtType<S, Op, V> {
   parseOp(json: unknown): Op;
   /** The causal context a client must send back with removes. */
   contextOf?(state: S): VersionVector;
+  /**
+   * Housekeeping a replica runs at `actor` after merging a remote state or delta: returns the
+   * new state and a delta to ship (like an op), or null when nothing needs doing. The counter
+   * uses it to retire retry twins that lost (see counter.ts).
+   */
+  settle?(state: S, actor: string, ts: Hlc): { state: S; delta: S } | null;
 }
 
 /** Types whose removes need an observed context (set, flag, map) always provide contextOf. */
