@@ -54,6 +54,8 @@ export interface ShoalConfig {
     readonly maxSiblings: number;
   };
   readonly requestTimeoutMs: number;
+  /** Share of reads that ask every replica rather than R, so read repair reaches them all. */
+  readonly readRepairChance: number;
   readonly ring: { readonly vnodes: number };
   readonly gossip: {
     readonly intervalMs: number;
@@ -171,6 +173,7 @@ const configSchema = {
       maxSiblings: { type: 'integer', minimum: 1, maximum: 1000 },
     }),
     requestTimeoutMs: { type: 'integer', minimum: 1, maximum: 600_000 },
+    readRepairChance: { type: 'number', minimum: 0, maximum: 1 },
     ring: section({ vnodes: { type: 'integer', minimum: 1, maximum: 4096 } }),
     gossip: section({
       intervalMs: { type: 'integer', minimum: 10 },
@@ -276,6 +279,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
     storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, ...c.storage },
     limits: { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64, ...c.limits },
     requestTimeoutMs: c.requestTimeoutMs ?? 5000,
+    readRepairChance: c.readRepairChance ?? 0.1,
     ring: { vnodes: 128, ...c.ring },
     gossip: { intervalMs: 500, phiThreshold: 8, maxClockSkewMs: 2000, ...c.gossip },
     handoff: { intervalMs: 1000, maxHints: 1_000_000, maxPerSecond: 2000, ...c.handoff },

@@ -147,7 +147,7 @@ export class ShoalNode {
     const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
     const count = (event: string, by?: number) => metrics.count(event, by);
     const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries, onWrite);
-    const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, log, count });
+    const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, random, log, count });
     const handoff = new Handoff(
       { hints, transport, isUp, clock, log, count },
       { intervalMs: config.handoff.intervalMs, maxPerSecond: config.handoff.maxPerSecond, timeoutMs: config.requestTimeoutMs },

@@ -10,7 +10,7 @@ import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
 import { HLC_ZERO, hlcReceive, hlcTick } from '../core/hlc.ts';
 import { emptyObject, update } from '../core/object.ts';
 import { keyHash, sloppyTargets, type SloppyTarget, type Ring } from '../core/ring.ts';
-import type { Clock } from '../core/time.ts';
+import type { Clock, Random } from '../core/time.ts';
 import type { Hlc, NodeId, VersionVector, VersionedObject } from '../core/types.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
 import { MsgType } from '../net/messages.ts';
@@ -41,6 +41,7 @@ export interface CoordinatorDeps {
   readonly ring: () => Ring;
   readonly isUp: (node: NodeId) => boolean;
   readonly clock: Clock;
+  readonly random: Random;
   readonly log: Logger;
   readonly count: (event: string, by?: number) => void;
 }
@@ -247,9 +248,12 @@ export class Coordinator implements KvService {
     const isPrimary = (t: SloppyTarget) => t.hintFor === null && primaries.includes(t.node);
     const rank = (t: SloppyTarget) => (isPrimary(t) ? (t.node === this.deps.self ? 0 : 1) : 2);
     const ordered = [...targets].sort((a, b) => rank(a) - rank(b));
+    // A share of reads asks every replica anyway (Cassandra's read_repair_chance), so read
+    // repair still reaches replicas that R-sized reads never ask.
+    const everyone = this.deps.random.next() < this.deps.config.readRepairChance;
     const { replies, settled } = await this.gather<T>(
       ordered,
-      Math.max(q.r, q.pr),
+      everyone ? ordered.length : Math.max(q.r, q.pr),
       (t) => this.readReplica(bucket, key, t, kind, q.timeoutMs).then((value) => ({ target: t, primary: isPrimary(t), value })),
       q.r,
       q.pr,
@@ -273,6 +277,7 @@ export class Coordinator implements KvService {
   }
 
   private async readRepair<T>(bucket: string, key: string, replies: readonly Reply<T>[], kind: ValueKind<T>) {
+    if (replies.length < 2) return; // one answer has nothing to be compared with
     const merged = mergeReplies(replies, kind);
     if (merged === undefined) return;
     for (const r of replies) {
@@ -432,7 +437,19 @@ export class Coordinator implements KvService {
       await this.applyLocally(bucket, key, t.hintFor, value, kind);
       return;
     }
-    await this.deps.transport.call(t.node, { t: MsgType.REPLICA_PUT, bucket, key, obj: kind.encode(value), hintFor: t.hintFor }, timeoutMs);
+    await this.deps.transport.call(t.node, { t: MsgType.REPLICA_PUT, bucket, key, obj: this.encoded(value, kind), hintFor: t.hintFor }, timeoutMs);
+  }
+
+  /** One encoding per value, however many replicas it goes to (values are immutable). */
+  private readonly encodings = new WeakMap<object, Uint8Array>();
+  private encoded<T>(value: T, kind: ValueKind<T>): Uint8Array {
+    if (typeof value !== 'object' || value === null) return kind.encode(value);
+    let bytes = this.encodings.get(value);
+    if (bytes === undefined) {
+      bytes = kind.encode(value);
+      this.encodings.set(value, bytes);
+    }
+    return bytes;
   }
 
   /** Merges a replica's copy (or a delta) into this node's store, or into its hint for `hintFor`. */
