@@ -257,6 +257,10 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
   const nodes: NodeSpec[] = c.nodes;
   const ids = new Set<string>();
   for (const [i, n] of nodes.entries()) {
+    // Node ids become object keys in JSON views and version vectors; keep them ordinary.
+    if (n.id === '__proto__' || n.id === 'constructor' || n.id === 'prototype') {
+      throw new ConfigError(`invalid config:\n  nodes.${i}.id: "${n.id}" is reserved`);
+    }
     if (ids.has(n.id)) throw new ConfigError(`invalid config:\n  nodes.${i}.id: duplicate node id "${n.id}"`);
     ids.add(n.id);
   }

@@ -53,6 +53,7 @@ describe('config', () => {
     ['port out of range', { ...base, nodes: [{ id: 'n1', host: 'h', httpPort: 70000, peerPort: 2 }] }, /nodes\.0\.httpPort/],
     ['unknown top-level field', { ...base, replicas: 3 }, /unknown field "replicas"/],
     ['bad crdt type', { ...base, buckets: { c: { type: 'matrix' } } }, /buckets\.c\.type/],
+    ['a reserved node id', { ...base, nodes: [{ id: '__proto__', host: 'h', httpPort: 1, peerPort: 2 }] }, /nodes\.0\.id: "__proto__" is reserved/],
   ];
   for (const [name, raw, pattern] of cases) {
     it(`refuses ${name}, naming the field`, () => {

@@ -195,7 +195,8 @@ export function ringRanges(ring: Ring): RingRange[] {
 
 /** Fraction of the hash space whose primary is each member (sums to 1). */
 export function ownershipShares(ring: Ring): Record<NodeId, number> {
-  const shares: Record<NodeId, number> = {};
+  // No prototype: a member named "__proto__" or "constructor" is just a key here.
+  const shares: Record<NodeId, number> = Object.create(null) as Record<NodeId, number>;
   for (const m of ring.members) shares[m] = 0;
   const { tokens, owners } = ring;
   if (tokens.length === 1) {
