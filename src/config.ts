@@ -349,7 +349,8 @@ export function loadConfig(path: string): ShoalConfig {
 
 /** Bucket properties: the named bucket's, else `default`'s. */
 export function bucketProps(config: ShoalConfig, bucket: string): BucketProps {
-  return config.buckets[bucket] ?? config.buckets.default;
+  // Own properties only: a bucket named "constructor" or "__proto__" is just an unknown bucket.
+  return Object.hasOwn(config.buckets, bucket) ? (config.buckets[bucket] as BucketProps) : config.buckets.default;
 }
 
 export function nodeSpec(config: ShoalConfig, id: string): NodeSpec {

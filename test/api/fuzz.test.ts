@@ -38,13 +38,13 @@ async function recordCount(): Promise<number> {
 }
 
 const segment = fc.oneof(
-  fc.constantFrom('buckets', 'keys', 'counters', 'sets', 'maps', 'registers', 'flags', 'admin', 'local', 'cluster', 'b', 'hits', 'tags', 'maps', '..', '%00', '%ff', '%2F', ''),
+  fc.constantFrom('buckets', 'keys', 'counters', 'sets', 'maps', 'registers', 'flags', 'admin', 'local', 'cluster', 'b', 'hits', 'tags', 'maps', '..', '%00', '%ff', '%2F', '', '__proto__', 'constructor'),
   fc.string({ maxLength: 12 }),
   fc.string({ minLength: 120, maxLength: 200 }),
 );
 const path = fc.array(segment, { minLength: 0, maxLength: 6 }).map((parts) => '/' + parts.map((p) => encodeURI(p)).join('/'));
 const structuredPath = fc
-  .tuple(fc.constantFrom('b', 'hits', 'tags', 'maps', 'x y', ''), fc.constantFrom('keys', 'counters', 'sets', 'maps', 'flags'), fc.string({ maxLength: 140 }))
+  .tuple(fc.constantFrom('b', 'hits', 'tags', 'maps', 'x y', '', '__proto__', 'constructor'), fc.constantFrom('keys', 'counters', 'sets', 'maps', 'flags'), fc.string({ maxLength: 140 }))
   .map(([b, kind, k]) => `/buckets/${encodeURIComponent(b)}/${kind}/${encodeURIComponent(k)}`);
 const queryValue = fc.oneof(fc.constantFrom('one', 'quorum', 'all', '0', '1', '2', '-1', '1e9', 'NaN', 'true', ''), fc.string({ maxLength: 10 }));
 const query = fc

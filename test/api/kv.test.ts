@@ -109,6 +109,15 @@ describe('KV over HTTP (one node)', () => {
     expect(local.object.siblings).toEqual([expect.objectContaining({ tombstone: true })]);
   });
 
+  it('buckets named like Object.prototype members are ordinary buckets', async () => {
+    for (const bucket of ['__proto__', 'constructor', 'toString', 'hasOwnProperty']) {
+      expect((await req({ method: 'PUT', url: `/buckets/${bucket}/keys/k`, payload: 'v' })).statusCode).toBe(204);
+      const get = await req({ method: 'GET', url: `/buckets/${bucket}/keys/k` });
+      expect(get.statusCode).toBe(200);
+      expect(get.body).toBe('v');
+    }
+  });
+
   it('a delete without a context supersedes nothing: it becomes a tombstone sibling', async () => {
     await req({ method: 'PUT', url: '/buckets/b/keys/blind', payload: 'one' });
     expect((await req({ method: 'DELETE', url: '/buckets/b/keys/blind' })).statusCode).toBe(204);
