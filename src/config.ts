@@ -269,7 +269,9 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
     if (!ids.has(s)) throw new ConfigError(`invalid config:\n  seeds.${i}: "${s}" is not a node id in nodes`);
   }
   const defaults: BucketProps = { ...DEFAULT_BUCKET, ...(c.buckets?.default ?? {}) };
-  const buckets: Record<string, BucketProps> = { default: defaults };
+  // No prototype, so a bucket named "__proto__" is stored as a bucket, not as a prototype.
+  const buckets = Object.create(null) as Record<string, BucketProps>;
+  buckets['default'] = defaults;
   for (const [name, props] of Object.entries<Record<string, unknown>>(c.buckets ?? {})) {
     if (name !== 'default') buckets[name] = { ...defaults, ...props } as BucketProps;
   }
