@@ -16,6 +16,7 @@
 //
 // Time, randomness and the transport are handed in, as for the Gossiper, so a whole cluster
 // runs on the simulated network.
+import type { ShoalConfig } from '../config.ts';
 import {
   AaeIndex,
   BRANCHES,
@@ -108,15 +109,8 @@ export interface AntiEntropyDeps {
   readonly lifetime: (record: Uint8Array, value: unknown) => Lifetime;
 }
 
-export interface AntiEntropyOptions {
-  readonly enabled: boolean;
-  readonly intervalMs: number;
-  readonly keysPerSecond: number;
-  readonly bytesPerSecond: number;
-  readonly tombstoneGraceSeconds: number;
-  readonly sweepIntervalMs: number;
-  readonly timeoutMs: number;
-}
+/** The config's antiEntropy section plus the peer call timeout. */
+export type AntiEntropyOptions = ShoalConfig['antiEntropy'] & { readonly timeoutMs: number };
 
 /** Per-message bounds, so one exchange never builds an unbounded frame. */
 const MAX_KEYS_PER_LIST = 4096;
