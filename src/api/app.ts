@@ -48,8 +48,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.code(404).send(e.toJSON());
   });
 
-  app.addHook('onResponse', async (req, reply) => {
+  // Callback style: an async hook costs a promise and its await per request.
+  app.addHook('onResponse', (req, reply, done) => {
     deps.metrics.observeRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, reply.elapsedTime);
+    done();
   });
 
   await registerSecurity(app, deps.config);

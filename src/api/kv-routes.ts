@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bucketProps, type BucketProps, type ShoalConfig } from '../config.ts';
 import { ContextError, decodeContext, encodeContext } from '../core/context.ts';
-import { contextOf, visibleSiblings, type CausalContext } from '../core/object.ts';
+import { contextOf, isExpired, visibleSiblings, type CausalContext } from '../core/object.ts';
 import type { Sibling, VersionedObject } from '../core/types.ts';
 import { QuorumParamError, readQuorum, writeQuorum, type QuorumQuery } from '../replication/quorum.ts';
 import type { ReplicaCount } from '../replication/service.ts';
@@ -113,6 +113,18 @@ function siblingJson(s: Sibling): Record<string, unknown> {
   };
 }
 
+const NONE: readonly Sibling[] = [];
+
+/** visibleSiblings, without a filter and new array in the common one-live-sibling case. */
+function visibleOf(obj: VersionedObject, nowMs: number): readonly Sibling[] {
+  const sibs = obj.siblings;
+  if (sibs.length === 1) {
+    const s = sibs[0]!;
+    if (!s.tombstone && !isExpired(s, nowMs)) return sibs;
+  }
+  return visibleSiblings(obj, nowMs);
+}
+
 export async function registerKvRoutes(app: FastifyInstance, deps: AppDeps): Promise<void> {
   // Values are opaque bytes whatever their Content-Type, so this scope takes every body raw.
   app.removeAllContentTypeParsers();
@@ -124,7 +136,7 @@ export async function registerKvRoutes(app: FastifyInstance, deps: AppDeps): Pro
     const res = await deps.kv.get(t.bucket, t.key, q);
     replicasHeader(reply, res);
     const ctx = contextHeader(deps, reply, t, res.obj);
-    const visible = res.obj === undefined ? [] : visibleSiblings(res.obj, deps.clock.now());
+    const visible = res.obj === undefined ? NONE : visibleOf(res.obj, deps.clock.now());
     const only = visible[0];
     if (only === undefined) {
       throw new ApiError('NOT_FOUND', `${t.bucket}/${t.key} not found`);

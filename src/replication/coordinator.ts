@@ -10,7 +10,7 @@ import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
 import { HLC_ZERO, hlcReceive, hlcTick } from '../core/hlc.ts';
 import { emptyObject, update } from '../core/object.ts';
 import { keyHash, sloppyTargets, type SloppyTarget, type Ring } from '../core/ring.ts';
-import type { Clock, Random } from '../core/time.ts';
+import type { Clock, Random, TimerHandle } from '../core/time.ts';
 import type { Hlc, NodeId, VersionVector, VersionedObject } from '../core/types.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
 import { MsgType } from '../net/messages.ts';
@@ -110,9 +110,34 @@ export class Coordinator implements KvService {
 
   constructor(private readonly deps: CoordinatorDeps) {}
 
+  // Created once: a per-call closure costs an esbuild keepNames `__name` call per request.
+  private readonly isUpOrSelf = (node: NodeId): boolean => node === this.deps.self || this.deps.isUp(node);
+
   private targets(bucket: string, key: string, n: number) {
-    const isUp = (node: NodeId) => node === this.deps.self || this.deps.isUp(node);
-    return sloppyTargets(this.deps.ring(), keyHash(bucket, key), n, isUp);
+    return sloppyTargets(this.deps.ring(), this.hashOf(bucket, key), n, this.isUpOrSelf);
+  }
+
+  // keyHash (md5 of encoded bytes) is a measurable share of a request; hot keys repeat.
+  // Bounded: dropped wholesale past HASH_CACHE_MAX entries.
+  private readonly hashCache = new Map<string, Map<string, number>>();
+  private hashCacheSize = 0;
+  private hashOf(bucket: string, key: string): number {
+    let keys = this.hashCache.get(bucket);
+    const hit = keys?.get(key);
+    if (hit !== undefined) return hit;
+    const h = keyHash(bucket, key);
+    if (this.hashCacheSize >= HASH_CACHE_MAX) {
+      this.hashCache.clear();
+      this.hashCacheSize = 0;
+      keys = undefined;
+    }
+    if (keys === undefined) {
+      keys = new Map();
+      this.hashCache.set(bucket, keys);
+    }
+    keys.set(key, h);
+    this.hashCacheSize++;
+    return h;
   }
 
   private storeFor(bucket: string): LocalReplica<unknown> {
@@ -245,25 +270,52 @@ export class Coordinator implements KvService {
     // Ask this node first, then primaries, then stand-ins; only as many as R (or PR) need,
     // with one more for each that fails (Cassandra's approach): a read at R = 1 on a replica
     // costs no network round trip. Replicas not asked are repaired by anti-entropy.
-    const isPrimary = (t: SloppyTarget) => t.hintFor === null && primaries.includes(t.node);
-    const rank = (t: SloppyTarget) => (isPrimary(t) ? (t.node === this.deps.self ? 0 : 1) : 2);
-    const ordered = [...targets].sort((a, b) => rank(a) - rank(b));
+    const ordered = this.readOrder(targets, primaries);
     // A share of reads asks every replica anyway (Cassandra's read_repair_chance), so read
     // repair still reaches replicas that R-sized reads never ask.
     const everyone = this.deps.random.next() < this.deps.config.readRepairChance;
-    const { replies, settled } = await this.gather<T>(
-      ordered,
-      everyone ? ordered.length : Math.max(q.r, q.pr),
-      (t) => this.readReplica(bucket, key, t, kind, q.timeoutMs).then((value) => ({ target: t, primary: isPrimary(t), value })),
-      q.r,
-      q.pr,
-      q.timeoutMs,
-      'read',
-    );
+    const first = everyone ? ordered.length : Math.max(q.r, q.pr);
+    const head = ordered[0];
+    let g: Gather<T> | undefined;
+    // first === 1 implies r ≤ 1 and pr ≤ 1.
+    if (first === 1 && head !== undefined && head.node === this.deps.self && head.hintFor === null) {
+      // Fast path (R = 1 answered by this node's primary copy): no timer, no gather state,
+      // and one reply has nothing to repair. A failure asks the next replica, as gather does.
+      try {
+        const value = (await this.storeFor(bucket).get(bucket, key)) as T | undefined;
+        return { value, answered: 1, asked: 1 };
+      } catch (err) {
+        g = new Gather<T>(this.deps.clock, ordered, (t) => this.askRead(bucket, key, t, kind, q.timeoutMs, primaries), q.r, q.pr, q.timeoutMs, 'read');
+        g.preFailed(err);
+      }
+    }
+    const { replies, settled } = await (g === undefined
+      ? new Gather<T>(this.deps.clock, ordered, (t) => this.askRead(bucket, key, t, kind, q.timeoutMs, primaries), q.r, q.pr, q.timeoutMs, 'read').start(first)
+      : g.resume());
     const merged = mergeReplies(replies, kind);
     // Read repair runs once every replica asked answered or failed, off the client's path.
     void settled.then(() => this.readRepair(bucket, key, replies, kind));
     return { value: merged, answered: replies.length, asked: replies.length };
+  }
+
+  /** This node first if it is a primary, then other primaries, then stand-ins (stable). */
+  private readOrder(targets: readonly SloppyTarget[], primaries: readonly NodeId[]): SloppyTarget[] {
+    const out: SloppyTarget[] = [];
+    let rest: SloppyTarget[] | undefined;
+    let standIns: SloppyTarget[] | undefined;
+    for (const t of targets) {
+      if (t.hintFor === null && primaries.includes(t.node)) {
+        if (t.node === this.deps.self) out.push(t);
+        else (rest ??= []).push(t);
+      } else (standIns ??= []).push(t);
+    }
+    if (rest !== undefined) for (const t of rest) out.push(t);
+    if (standIns !== undefined) for (const t of standIns) out.push(t);
+    return out;
+  }
+
+  private askRead<T>(bucket: string, key: string, t: SloppyTarget, kind: ValueKind<T>, timeoutMs: number, primaries: readonly NodeId[]): Promise<Reply<T>> {
+    return this.readReplica(bucket, key, t, kind, timeoutMs).then((value) => ({ target: t, primary: t.hintFor === null && primaries.includes(t.node), value }));
   }
 
   private async readReplica<T>(bucket: string, key: string, t: SloppyTarget, kind: ValueKind<T>, timeoutMs: number): Promise<T | undefined> {
@@ -398,10 +450,12 @@ export class Coordinator implements KvService {
     // Primaries with no stand-in at all keep a hint here (Cassandra's coordinator hints).
     const covered = new Set(targets.map((t) => t.hintFor ?? t.node));
     for (const p of primaries) if (!covered.has(p)) void this.keepHint(p, bucket, key, payload, kind);
+    // Only this node to write and its copy is stored: the answer is known, no gather needed.
+    if (others.length === 0 && q.w <= 1 && q.pw <= 1) return { value: stored, answered: 1, asked: 1 };
     const all = [local, ...others];
-    const { replies: acks } = await this.gather<T>(
+    const { replies: acks } = await new Gather<T>(
+      this.deps.clock,
       all,
-      all.length,
       async (t) => {
         if (t === local) return { target: t, primary: true, value: stored };
         try {
@@ -417,7 +471,7 @@ export class Coordinator implements KvService {
       q.pw,
       q.timeoutMs,
       'write',
-    );
+    ).start(all.length);
     const asked = all.length;
     return { value: stored, answered: acks.length, asked };
   }
@@ -494,83 +548,6 @@ export class Coordinator implements KvService {
     }
   }
 
-  /**
-   * Asks `first` of `targets` (in order), and one more for each that fails. Resolves with the
-   * replies once `needed` are in (`neededPrimaries` of them from primaries); rejects as soon
-   * as that can no longer happen, or at the timeout. `settled` resolves when every call made
-   * has answered or failed (read repair waits for it).
-   */
-  private gather<T>(
-    targets: readonly SloppyTarget[],
-    first: number,
-    ask: (t: SloppyTarget) => Promise<Reply<T>>,
-    needed: number,
-    neededPrimaries: number,
-    timeoutMs: number,
-    what: 'read' | 'write',
-  ): Promise<{ replies: Reply<T>[]; settled: Promise<void> }> {
-    const replies: Reply<T>[] = [];
-    let launched = 0;
-    let failed = 0;
-    let firstError: unknown;
-    let done = false;
-    let allSettled: () => void = () => {};
-    const settled = new Promise<void>((resolve) => (allSettled = resolve));
-    return new Promise((resolve, reject) => {
-      const timer = this.deps.clock.setTimeout(() => {
-        finish(new QuorumError('timeout', needed, replies.length, launched, `${what} timed out after ${timeoutMs} ms with ${replies.length} of ${needed} replicas`));
-      }, timeoutMs);
-      const finish = (err?: Error) => {
-        if (done) return;
-        done = true;
-        timer.cancel();
-        if (err) reject(err);
-        else resolve({ replies, settled });
-      };
-      const unavailable = (message: string) => {
-        // A record this node cannot read is reported as such (503 STORAGE_UNAVAILABLE), not
-        // hidden behind a generic quorum error.
-        if (firstError instanceof Error && firstError.name === 'CorruptRecordError') return firstError;
-        const why = firstError === undefined ? '' : ` (first failure: ${firstError instanceof Error ? firstError.message : String(firstError)})`;
-        return new QuorumError('unavailable', needed, replies.length, targets.length, message + why);
-      };
-      const check = () => {
-        if (replies.length + failed === launched) allSettled();
-        if (done) return;
-        const primaries = replies.filter((r) => r.primary).length;
-        if (replies.length >= needed && primaries >= neededPrimaries) return finish();
-        // Enough replies but too few from primaries: ask one more.
-        if (replies.length + (launched - replies.length - failed) >= needed && launched < targets.length && replies.length + failed === launched) launch();
-        const possible = targets.length - failed;
-        if (possible < needed) {
-          finish(unavailable(`${what} needs ${needed} replicas; ${replies.length} answered and ${failed} failed`));
-        } else if (replies.length + failed === targets.length) {
-          finish(unavailable(`${what} needs ${neededPrimaries} primary replicas; ${primaries} answered`));
-        }
-      };
-      const launch = () => {
-        const t = targets[launched];
-        if (t === undefined) return;
-        launched++;
-        void ask(t).then(
-          (reply) => {
-            replies.push(reply);
-            check();
-          },
-          (err: unknown) => {
-            failed++;
-            firstError ??= err;
-            launch(); // replace the failed replica with the next one, if any
-            check();
-          },
-        );
-      };
-      for (let i = 0; i < Math.min(first, targets.length); i++) launch();
-      // Not enough successes possible in principle, or nothing to ask at all.
-      if (targets.length === 0 || targets.length < needed) check();
-    });
-  }
-
   // ---- replica side --------------------------------------------------------------------
 
   /** REPLICA_GET / REPLICA_PUT / HINT_DELIVER from a coordinator or a handoff sender. */
@@ -592,6 +569,130 @@ export class Coordinator implements KvService {
     // decode validates: a malformed value is refused, never stored.
     await this.applyLocally(bucket, key, hintFor, kind.decode(raw), kind);
     return { t: msg.t, ok: true };
+  }
+}
+
+const NOOP = (): void => {};
+const HASH_CACHE_MAX = 100_000;
+
+/**
+ * Asks `first` of `targets` (in order), and one more for each that fails. Resolves with the
+ * replies once `needed` are in (`neededPrimaries` of them from primaries); rejects as soon
+ * as that can no longer happen, or at the timeout. `settled` resolves when every call made
+ * has answered or failed (read repair waits for it). A class, not closures: per-request
+ * named closures each cost an esbuild keepNames `__name` call.
+ */
+class Gather<T> {
+  private readonly replies: Reply<T>[] = [];
+  private launched = 0;
+  private failed = 0;
+  private firstError: unknown;
+  private done = false;
+  private timer: TimerHandle | undefined;
+  private resolve: (v: { replies: Reply<T>[]; settled: Promise<void> }) => void = NOOP;
+  private reject: (err: Error) => void = NOOP;
+  private allSettled: () => void = NOOP;
+  private readonly settled: Promise<void>;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly targets: readonly SloppyTarget[],
+    private readonly ask: (t: SloppyTarget) => Promise<Reply<T>>,
+    private readonly needed: number,
+    private readonly neededPrimaries: number,
+    private readonly timeoutMs: number,
+    private readonly what: 'read' | 'write',
+  ) {
+    this.settled = new Promise<void>((resolve) => (this.allSettled = resolve));
+  }
+
+  start(first: number): Promise<{ replies: Reply<T>[]; settled: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      this.arm(resolve, reject);
+      const { targets } = this;
+      for (let i = 0; i < Math.min(first, targets.length); i++) this.launch();
+      // Not enough successes possible in principle, or nothing to ask at all.
+      if (targets.length === 0 || targets.length < this.needed) this.check();
+    });
+  }
+
+  /** The first target was asked outside (read fast path) and failed with `err`. */
+  preFailed(err: unknown): void {
+    this.launched = 1;
+    this.failed = 1;
+    this.firstError = err;
+  }
+
+  /** Continues after preFailed as the failure handler would: ask the next one, then check. */
+  resume(): Promise<{ replies: Reply<T>[]; settled: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      this.arm(resolve, reject);
+      this.launch();
+      this.check();
+    });
+  }
+
+  private arm(resolve: (v: { replies: Reply<T>[]; settled: Promise<void> }) => void, reject: (err: Error) => void): void {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.timer = this.clock.setTimeout(() => this.onTimeout(), this.timeoutMs);
+  }
+
+  private onTimeout(): void {
+    const { replies, needed } = this;
+    this.finish(new QuorumError('timeout', needed, replies.length, this.launched, `${this.what} timed out after ${this.timeoutMs} ms with ${replies.length} of ${needed} replicas`));
+  }
+
+  private finish(err?: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.timer?.cancel();
+    if (err) this.reject(err);
+    else this.resolve({ replies: this.replies, settled: this.settled });
+  }
+
+  private unavailable(message: string): Error {
+    const { firstError } = this;
+    // A record this node cannot read is reported as such (503 STORAGE_UNAVAILABLE), not
+    // hidden behind a generic quorum error.
+    if (firstError instanceof Error && firstError.name === 'CorruptRecordError') return firstError;
+    const why = firstError === undefined ? '' : ` (first failure: ${firstError instanceof Error ? firstError.message : String(firstError)})`;
+    return new QuorumError('unavailable', this.needed, this.replies.length, this.targets.length, message + why);
+  }
+
+  private check(): void {
+    const { replies, failed, launched, targets, needed, neededPrimaries, what } = this;
+    if (replies.length + failed === launched) this.allSettled();
+    if (this.done) return;
+    let primaries = 0;
+    for (const r of replies) if (r.primary) primaries++;
+    if (replies.length >= needed && primaries >= neededPrimaries) return this.finish();
+    // Enough replies but too few from primaries: ask one more.
+    if (replies.length + (launched - replies.length - failed) >= needed && launched < targets.length && replies.length + failed === launched) this.launch();
+    const possible = targets.length - this.failed;
+    if (possible < needed) {
+      this.finish(this.unavailable(`${what} needs ${needed} replicas; ${replies.length} answered and ${this.failed} failed`));
+    } else if (replies.length + this.failed === targets.length) {
+      this.finish(this.unavailable(`${what} needs ${neededPrimaries} primary replicas; ${primaries} answered`));
+    }
+  }
+
+  private launch(): void {
+    const t = this.targets[this.launched];
+    if (t === undefined) return;
+    this.launched++;
+    void this.ask(t).then(
+      (reply) => {
+        this.replies.push(reply);
+        this.check();
+      },
+      (err: unknown) => {
+        this.failed++;
+        this.firstError ??= err;
+        this.launch(); // replace the failed replica with the next one, if any
+        this.check();
+      },
+    );
   }
 }
 
