@@ -39,6 +39,20 @@ const mapOpArb: fc.Arbitrary<RawMapOp> = fc
 
 // Reference: every update is a tag on its field (set adds: one per element); an update
 // tombstones the tags it supersedes, a remove the tags it observed — tombstones, no dots.
+// A counter field keeps one running total per actor (a causal counter): each update's tag
+// carries the actor's total so far, so a replica that receives a later update's delta without
+// the ones before it already holds that actor's whole total. Per actor, the newest tag counts.
+function counterValue(tags: readonly Tag[]): number {
+  const newest = new Map<string, Tag>();
+  for (const t of tags) {
+    const cur = newest.get(t.actor);
+    if (cur === undefined || t.tick > cur.tick) newest.set(t.actor, t);
+  }
+  let sum = 0;
+  for (const t of newest.values()) sum += t.payload as number;
+  return sum;
+}
+
 function modelValue(v: TagView): unknown {
   const out: Record<string, unknown> = {};
   for (const name of NAMES) {
@@ -46,7 +60,7 @@ function modelValue(v: TagView): unknown {
     if (p.length === 0) continue;
     const type = FIELDS[name];
     const value =
-      type === 'counter' ? p.reduce((s, t) => s + (t.payload as number), 0)
+      type === 'counter' ? counterValue(p)
       : type === 'set' ? [...new Set(p.map((t) => t.elem))].sort()
       : type === 'register' ? p.reduce((x, y) => (y.tick > x.tick ? y : x)).payload
       : true;
