@@ -15,7 +15,7 @@ import type { NodeId } from './core/types.ts';
 import { MsgType } from './net/messages.ts';
 import type { Message, Transport } from './net/transport.ts';
 import { createWsTransport, type WsTransport } from './net/ws-transport.ts';
-import { Coordinator } from './replication/coordinator.ts';
+import { Coordinator, type CoordinatorDeps } from './replication/coordinator.ts';
 import { Handoff } from './replication/handoff.ts';
 import { HintStore } from './replication/hints.ts';
 import { AntiEntropy, storeMerger, type MergeableKind } from './replication/anti-entropy.ts';
@@ -311,19 +311,13 @@ function ringJson(ring: Ring): object {
   };
 }
 
-interface AntiEntropyParts {
+/** What anti-entropy is wired from: the coordinator's shared parts plus the raw stores. */
+interface AntiEntropyParts
+  extends Pick<CoordinatorDeps, 'config' | 'transport' | 'ring' | 'isUp' | 'clock' | 'random' | 'log' | 'count'> {
   readonly nodeId: NodeId;
-  readonly config: ShoalConfig;
   readonly engine: Engine;
   readonly store: ObjectStore;
   readonly crdtStore: CrdtStore;
-  readonly transport: Transport;
-  readonly ring: () => Ring;
-  readonly isUp: (id: NodeId) => boolean;
-  readonly clock: Clock;
-  readonly random: Random;
-  readonly log: Logger;
-  readonly count: (event: string, by?: number) => void;
 }
 
 /** Anti-entropy over both stores: KV objects and CRDT states repair by their own join. */

@@ -6,40 +6,29 @@
 // dispatches and calls handleMessage(), which says whether the message was ours.
 import { buildRing } from '../core/ring.ts';
 import type { Ring } from '../core/ring.ts';
-import type { Clock, Random, TimerHandle } from '../core/time.ts';
+import type { Clock, TimerHandle } from '../core/time.ts';
 import type { NodeId } from '../core/types.ts';
 import { MsgType } from '../net/messages.ts';
 import type { Message, Transport } from '../net/transport.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { DEFAULT_GOSSIP_INTERVAL_MS, Membership } from './membership.ts';
-import type { MemberStatus, MemberView, MembershipEffect, NodeAddress } from './membership.ts';
-import type { PhiOptions } from './phi.ts';
+import type { MemberStatus, MemberView, MembershipEffect, MembershipOptions, NodeAddress } from './membership.ts';
 
 export interface Seed {
   readonly id: NodeId;
   readonly address: NodeAddress;
 }
 
-export interface GossiperOptions {
-  readonly self: NodeId;
-  readonly address: NodeAddress;
+/**
+ * The Membership machine's options (tuning included, documented there), with seeds as
+ * addresses rather than ids, plus what the driver itself needs.
+ */
+export interface GossiperOptions extends Omit<MembershipOptions, 'seeds'> {
   /** Nodes to contact when joining; may include self (ignored). */
   readonly seeds: readonly Seed[];
   readonly transport: Transport;
   readonly clock: Clock;
-  readonly random: Random;
   readonly log: Logger;
-  /** Bumped on every restart; the process start time in ms is the usual choice. */
-  readonly generation: number;
-  readonly intervalMs?: number;
-  readonly phiThreshold?: number;
-  readonly suspectPhi?: number;
-  readonly maxClockSkewMs?: number;
-  readonly phi?: Partial<PhiOptions>;
-  /** Tick gap that counts as our own pause (default 4 × intervalMs); see Membership. */
-  readonly localPauseMs?: number;
-  /** Live peers gossiped to per round; default grows with log2(cluster size). */
-  readonly fanout?: number;
   /** Vnodes per member for ring(); the ring module's default when absent. */
   readonly vnodesPerNode?: number;
 }
@@ -83,21 +72,9 @@ export class Gossiper {
     this.intervalMs = options.intervalMs ?? DEFAULT_GOSSIP_INTERVAL_MS;
     this.seeds = options.seeds.filter((s) => s.id !== options.self);
     this.vnodesPerNode = options.vnodesPerNode;
+    const { seeds: _seeds, transport: _transport, clock: _clock, log: _log, vnodesPerNode: _vnodes, ...membershipOptions } = options;
     this.membership = new Membership(
-      {
-        self: options.self,
-        address: options.address,
-        generation: options.generation,
-        seeds: this.seeds.map((s) => s.id),
-        random: options.random,
-        intervalMs: this.intervalMs,
-        ...(options.phiThreshold !== undefined && { phiThreshold: options.phiThreshold }),
-        ...(options.suspectPhi !== undefined && { suspectPhi: options.suspectPhi }),
-        ...(options.maxClockSkewMs !== undefined && { maxClockSkewMs: options.maxClockSkewMs }),
-        ...(options.phi !== undefined && { phi: options.phi }),
-        ...(options.fanout !== undefined && { fanout: options.fanout }),
-        ...(options.localPauseMs !== undefined && { localPauseMs: options.localPauseMs }),
-      },
+      { ...membershipOptions, seeds: this.seeds.map((s) => s.id), intervalMs: this.intervalMs },
       options.clock.now(),
     );
   }
