@@ -20,6 +20,10 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     connections: { type: 'string' },
     'no-baselines': { type: 'boolean', default: false },
+    /** Comma list (e.g. C,W): only these workloads; for quick comparisons while profiling. */
+    workloads: { type: 'string' },
+    /** Skip the scale curve, redis and membership convergence (the workload rows only). */
+    'rows-only': { type: 'boolean', default: false },
   },
 });
 const QUICK = args.quick === true;
@@ -58,6 +62,11 @@ const PLAN = QUICK
       redisRequests: 500_000,
     };
 const CONNECTIONS = Number(args.connections ?? PLAN.connections);
+const ONLY = args.workloads === undefined ? null : new Set(args.workloads.split(',').map((w) => w.trim().toUpperCase()));
+const wanted = (w: WorkloadName) => ONLY === null || ONLY.has(w);
+PLAN.matrix = PLAN.matrix.filter(([w]) => wanted(w));
+PLAN.singleNode = PLAN.singleNode.filter(wanted);
+const ROWS_ONLY = args['rows-only'] === true;
 /** Rows between two samples of the bare-fastify ceiling. */
 const CEILING_EVERY = QUICK ? 4 : 6;
 const LOAD_TIMEOUT_MS = QUICK ? 60_000 : 600_000;
@@ -407,10 +416,10 @@ async function benchRun(): Promise<void> {
     await settle(targets, QUICK ? 6000 : 20_000);
 
     const runs: [Target, WorkloadName, string][] = [];
-    if (rocks) for (const w of ['C', 'W'] as WorkloadName[]) runs.push([rocks, w, '1,1']);
+    if (rocks) for (const w of (['C', 'W'] as WorkloadName[]).filter(wanted)) runs.push([rocks, w, '1,1']);
     if (single) for (const w of PLAN.singleNode) runs.push([single, w, '1,1']);
     for (const [w, rw] of PLAN.matrix) runs.push([shoal, w, rw]);
-    if (etcd) for (const w of ['W', 'C'] as WorkloadName[]) runs.push([etcd, w, 'quorum,quorum']);
+    if (etcd) for (const w of (['W', 'C'] as WorkloadName[]).filter(wanted)) runs.push([etcd, w, 'quorum,quorum']);
     for (const [i, [t, w, rw]] of runs.entries()) {
       if (i > 0 && i % CEILING_EVERY === 0) await sampleCeiling(bare, size);
       rows.push(await runOne(t, w, size, rw, { latency: true }));
@@ -434,7 +443,7 @@ async function benchRun(): Promise<void> {
 
   // Redis: its own client at the same concurrency (different protocol: informational).
   let redis: RedisRow[] | string | undefined;
-  if (baselines) {
+  if (baselines && !ROWS_ONLY) {
     redis = await runRedis({ connections: CONNECTIONS, valueBytes: PLAN.valueSizes[0]!, keys: PLAN.keys, requests: PLAN.redisRequests, logDir }, cpuSeconds);
     if (typeof redis === 'string') skipped.push(redis);
   }
@@ -443,7 +452,7 @@ async function benchRun(): Promise<void> {
   // above, extended by further loading; 100 B values). The zipfian picks among the first
   // `keys` keys, so the working set and the data on disk grow together.
   const scale: Row[] = [];
-  for (const keys of PLAN.scaleKeys) {
+  for (const keys of ROWS_ONLY ? [] : PLAN.scaleKeys) {
     const ks = keyspace(shoal, 'b100');
     if (ks.inserts.next < keys) {
       recordLoad(shoal, 'b100', await load(shoal, 'b100', 100, keys, q), `b100 to ${keys}`);
@@ -454,7 +463,7 @@ async function benchRun(): Promise<void> {
 
   // Membership convergence in the simulated network (simulated time; wall time for context).
   const convergence = [];
-  for (const n of PLAN.convergenceSizes) {
+  for (const n of ROWS_ONLY ? [] : PLAN.convergenceSizes) {
     const w0 = performance.now();
     const r = await measureConvergence({ nodes: n, seed: 1 });
     convergence.push({ ...r, wallMs: Math.round(performance.now() - w0) });

@@ -73,24 +73,27 @@ export function update(
  * commutative, associative and idempotent.
  */
 export function sync(a: VersionedObject, b: VersionedObject, mode: ConflictMode): VersionedObject {
+  if (a === b) return a; // replicas that agree (the common read) cost nothing to merge
   const clock = merge(a.clock, b.clock);
   if (mode === 'lww') {
     const all = [...a.siblings, ...b.siblings];
     return { clock, siblings: all.length === 0 ? [] : [lwwWinner(all)] };
   }
   const survivors = new Map<string, Sibling>();
-  const keepFrom = (mine: VersionedObject, other: VersionedObject): void => {
-    const otherHolds = new Set(other.siblings.map(dotKey));
-    for (const s of mine.siblings) {
-      const id = dotKey(s);
-      // A dot names one write, so a sibling both sides hold is the same sibling.
-      if (survivors.has(id)) continue;
-      if (otherHolds.has(id) || !covers(other.clock, s.dot)) survivors.set(id, s);
-    }
-  };
-  keepFrom(a, b);
-  keepFrom(b, a);
+  keepSurvivors(survivors, a, b);
+  keepSurvivors(survivors, b, a);
   return { clock, siblings: sortSiblings([...survivors.values()]) };
+}
+
+/** Adds the siblings of `mine` that survive against `other` (see sync). */
+function keepSurvivors(survivors: Map<string, Sibling>, mine: VersionedObject, other: VersionedObject): void {
+  const otherHolds = new Set(other.siblings.map(dotKey));
+  for (const s of mine.siblings) {
+    const id = dotKey(s);
+    // A dot names one write, so a sibling both sides hold is the same sibling.
+    if (survivors.has(id)) continue;
+    if (otherHolds.has(id) || !covers(other.clock, s.dot)) survivors.set(id, s);
+  }
 }
 
 /** The context a read of `obj` hands back to the client. */
@@ -108,6 +111,7 @@ export function visibleSiblings(obj: VersionedObject, nowMs: number): Sibling[] 
 }
 
 export function equalObjects(a: VersionedObject, b: VersionedObject): boolean {
+  if (a === b) return true;
   if (!equalVV(a.clock, b.clock) || a.siblings.length !== b.siblings.length) return false;
   const xs = sortSiblings(a.siblings);
   const ys = sortSiblings(b.siblings);

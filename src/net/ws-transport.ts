@@ -290,19 +290,18 @@ class WsTransportImpl implements WsTransport {
   // ----- calls -----
 
   call(peerId: NodeId, msg: Message, timeoutMs: number): Promise<Message> {
-    const fail = (code: PeerError['code'], why: string): Promise<Message> =>
-      Promise.reject(new PeerError(code, peerId, why));
-    if (!this.running) return fail('CLOSED', 'transport not running');
+    const fail = failCall; // a module function: no closure per call (tsx's __name)
+    if (!this.running) return fail('CLOSED', peerId, 'transport not running');
     const peer = this.peers.get(peerId);
     const conn = peer?.conn;
-    if (!peer || (!conn && !peer.address)) return fail('UNREACHABLE', `no address for ${peerId}`);
+    if (!peer || (!conn && !peer.address)) return fail('UNREACHABLE', peerId, `no address for ${peerId}`);
     if (!conn && !peer.dialing && this.clock.now() < peer.retryAtMs) {
-      return fail('UNREACHABLE', `${peerId} unreachable, backing off`);
+      return fail('UNREACHABLE', peerId, `${peerId} unreachable, backing off`);
     }
     const queued = peer.pending.size + peer.outboxOneWay;
-    if (queued >= this.maxQueuedPerPeer) return fail('BACKPRESSURE', `${queued} frames queued to ${peerId}`);
+    if (queued >= this.maxQueuedPerPeer) return fail('BACKPRESSURE', peerId, `${queued} frames queued to ${peerId}`);
     if (conn && conn.ws.bufferedAmount >= this.maxBufferedBytes) {
-      return fail('BACKPRESSURE', `${conn.ws.bufferedAmount} bytes buffered to ${peerId}`);
+      return fail('BACKPRESSURE', peerId, `${conn.ws.bufferedAmount} bytes buffered to ${peerId}`);
     }
     const id = this.nextId++;
     let bytes: Buffer;
@@ -358,13 +357,14 @@ class WsTransportImpl implements WsTransport {
   private wsSend(conn: Conn, bytes: Buffer): void {
     this.stats.framesOut++;
     this.stats.bytesOut += bytes.length;
-    // Cork the socket for the rest of this tick: a coordinator sends to several replicas and
-    // answers many requests per tick, and one writev beats a syscall per frame.
+    // Cork the socket until the event loop's check phase: every frame produced while this
+    // poll phase handles its I/O (many client requests, many peer frames) leaves in one
+    // writev. process.nextTick would uncork after each I/O callback: a syscall per request.
     const socket = (conn.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     if (socket && !this.corked.has(conn)) {
       this.corked.add(conn);
       socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked.delete(conn);
         socket.uncork();
       });
@@ -560,35 +560,42 @@ class WsTransportImpl implements WsTransport {
   }
 
   private onRequestFrame(conn: Conn, peer: Peer, frame: Frame): void {
-    const reply = (kind: FrameKind, body: Message): void => {
-      // Prefer the connection the request came on; after a duplicate was retired, the
-      // caller still matches the response by id on the kept one.
-      const out = conn.state === 'open' ? conn : peer.conn;
-      if (!out || this.linkFilter?.(peer.id) === 'drop') return;
-      let bytes: Buffer;
-      try {
-        bytes = encodeFrame({ kind, id: frame.id, body }, this.maxFrameBytes);
-      } catch (err) {
-        bytes = encodeFrame(
-          { kind: FrameKind.ERROR, id: frame.id, body: errorBody(`bad response: ${(err as Error).message}`) },
-          this.maxFrameBytes,
-        );
-      }
-      this.wsSend(out, bytes);
-    };
     const handler = this.requestHandler;
-    if (!handler) return reply(FrameKind.ERROR, errorBody(`${this.self} has no request handler`));
+    if (!handler) return this.reply(conn, peer, frame.id, FrameKind.ERROR, errorBody(`${this.self} has no request handler`));
     if (conn.inflight >= this.maxInflightPerPeer) {
-      return reply(FrameKind.ERROR, errorBody(`${this.self} busy: ${conn.inflight} requests in flight`));
+      return this.reply(conn, peer, frame.id, FrameKind.ERROR, errorBody(`${this.self} busy: ${conn.inflight} requests in flight`));
     }
     conn.inflight++;
-    Promise.resolve()
-      .then(() => handler(peer.id, frame.body))
-      .then(
-        (res) => reply(FrameKind.RESPONSE, res),
-        (err: unknown) => reply(FrameKind.ERROR, errorBody(err instanceof Error ? err.message : String(err))),
-      )
-      .finally(() => conn.inflight--);
+    let result: Promise<Message>;
+    try {
+      result = Promise.resolve(handler(peer.id, frame.body));
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    result.then(
+      (res) => {
+        conn.inflight--;
+        this.reply(conn, peer, frame.id, FrameKind.RESPONSE, res);
+      },
+      (err: unknown) => {
+        conn.inflight--;
+        this.reply(conn, peer, frame.id, FrameKind.ERROR, errorBody(err instanceof Error ? err.message : String(err)));
+      },
+    );
+  }
+
+  private reply(conn: Conn, peer: Peer, id: number, kind: FrameKind, body: Message): void {
+    // Prefer the connection the request came on; after a duplicate was retired, the
+    // caller still matches the response by id on the kept one.
+    const out = conn.state === 'open' ? conn : peer.conn;
+    if (!out || this.linkFilter?.(peer.id) === 'drop') return;
+    let bytes: Buffer;
+    try {
+      bytes = encodeFrame({ kind, id, body }, this.maxFrameBytes);
+    } catch (err) {
+      bytes = encodeFrame({ kind: FrameKind.ERROR, id, body: errorBody(`bad response: ${(err as Error).message}`) }, this.maxFrameBytes);
+    }
+    this.wsSend(out, bytes);
   }
 
   // ----- handshake -----
@@ -700,4 +707,8 @@ class WsTransportImpl implements WsTransport {
 
 function asBytes(v: unknown, len: number): Buffer | undefined {
   return v instanceof Uint8Array && v.length === len ? Buffer.from(v) : undefined;
+}
+
+function failCall(code: PeerError['code'], peer: NodeId, why: string): Promise<Message> {
+  return Promise.reject(new PeerError(code, peer, why));
 }

@@ -7,6 +7,7 @@
 // to answer, gets a hint kept here. KV and CRDT buckets share all of this; they differ only
 // in how a value is encoded and merged (kinds.ts) and in the local mutation.
 import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
+import { knownEncoding, sameBytes } from '../core/encoded.ts';
 import { HLC_ZERO, hlcReceive, hlcTick } from '../core/hlc.ts';
 import { emptyObject, update } from '../core/object.ts';
 import { keyHash, sloppyTargets, type SloppyTarget, type Ring } from '../core/ring.ts';
@@ -25,6 +26,8 @@ import { QuorumError, type ClientWrite, type KvReadResult, type KvService, type 
 export interface LocalReplica<T> {
   get(bucket: string, key: string): Promise<T | undefined>;
   update(bucket: string, key: string, fn: (cur: T | undefined) => T | null): Promise<T | undefined>;
+  /** The value if it is in memory, without reading storage (undefined otherwise). */
+  peek(bucket: string, key: string): T | undefined;
 }
 
 export interface CoordinatorDeps {
@@ -325,7 +328,14 @@ export class Coordinator implements KvService {
       return bytes === undefined ? undefined : kind.decode(bytes);
     }
     const reply = await this.deps.transport.call(t.node, { t: MsgType.REPLICA_GET, bucket, key, hintFor: t.hintFor }, timeoutMs);
-    return reply['obj'] instanceof Uint8Array ? kind.decode(reply['obj']) : undefined;
+    const bytes = reply['obj'];
+    if (!(bytes instanceof Uint8Array)) return undefined;
+    // Replicas usually agree: when the answer is byte for byte the copy this node holds,
+    // use that object, so merging, read repair and context sealing see one value.
+    const local = this.storeFor(bucket).peek(bucket, key) as T | undefined;
+    const localBytes = local === undefined ? undefined : knownEncoding(local);
+    if (localBytes !== undefined && sameBytes(localBytes, bytes)) return local;
+    return kind.decode(bytes);
   }
 
   private async readRepair<T>(bucket: string, key: string, replies: readonly Reply<T>[], kind: ValueKind<T>) {

@@ -1,6 +1,7 @@
 // CRDT states on disk: the same ObjectStore (per-key serialised, cached) with a record codec
 // whose body is the CRDT's own tagged encoding, so a stored record says which type it holds.
 import { crdtTypes, decodeAny, type AnyCrdtType } from '../core/crdt/index.ts';
+import { encodeOnce, rememberEncoding } from '../core/encoded.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
 import type { Engine } from '../storage/engine.ts';
 import { ObjectStore, type ObjectStoreOptions } from '../storage/object-store.ts';
@@ -14,8 +15,13 @@ export interface CrdtRecord {
 
 export const crdtRecordCodec: RecordCodec<CrdtRecord> = {
   type: RecordType.Crdt,
-  encode: (r) => r.type.encode(r.state),
-  decode: (body) => decodeAny(body),
+  // The body is the state's own encoding, remembered with the state (see core/encoded.ts).
+  encode: (r) => encodeOnce(r.state, (s) => r.type.encode(s)),
+  decode: (body) => {
+    const r = decodeAny(body);
+    rememberEncoding(r.state, body);
+    return r;
+  },
 };
 
 /** The coordinator's view: bare states, typed by the bucket's configured CRDT type. */
@@ -45,6 +51,10 @@ export class CrdtStore implements LocalReplica<unknown> {
       throw new Error(`${bucket}/${key} holds a ${r.type.name}, but the bucket is configured as ${this.typeOf(bucket).name}`);
     }
     return r.state;
+  }
+
+  peek(bucket: string, key: string): unknown | undefined {
+    return this.records.peek(bucket, key)?.state;
   }
 
   async update(bucket: string, key: string, fn: (cur: unknown | undefined) => unknown | null): Promise<unknown | undefined> {

@@ -4,6 +4,7 @@
 // encoding (quorums, read repair, hints, handoff) is the same for both.
 import { decodeObject, encodeObject } from '../core/codec.ts';
 import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
+import { encodeOnce } from '../core/encoded.ts';
 import { equalObjects, sync } from '../core/object.ts';
 import type { ConflictMode, VersionedObject } from '../core/types.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
@@ -26,7 +27,7 @@ function kvKind(mode: ConflictMode): ValueKind<VersionedObject> {
   return {
     name: `kv-${mode}`,
     decode: decodeObject,
-    encode: encodeObject,
+    encode: (obj) => encodeOnce(obj, encodeObject),
     merge: (a, b) => sync(a, b, mode),
     equal: equalObjects,
   };
@@ -40,9 +41,9 @@ export function crdtKind(type: AnyCrdtType): ValueKind<unknown> {
     kind = {
       name: type.name,
       decode: (bytes) => type.decode(bytes),
-      encode: (state) => type.encode(state),
-      merge: (a, b) => type.merge(a, b),
-      equal: (a, b) => type.equal(a, b),
+      encode: (state) => encodeOnce(state, (s) => type.encode(s)),
+      merge: (a, b) => (a === b ? a : type.merge(a, b)),
+      equal: (a, b) => a === b || type.equal(a, b),
     };
     crdtKinds.set(type, kind);
   }

@@ -2,11 +2,19 @@
 // handed a Clock/Random so it can also run on net/sim.ts's SimClock and a seeded Prng.
 import type { Clock, Random, TimerHandle } from '../core/time.ts';
 
+// A class, not a closure per timer: this runs for every peer call, and tsx's keepNames
+// wraps each closure creation in a __name call.
+class RealTimer implements TimerHandle {
+  constructor(private readonly t: NodeJS.Timeout) {}
+  cancel(): void {
+    clearTimeout(this.t);
+  }
+}
+
 export const realClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
+    return new RealTimer(setTimeout(fn, ms));
   },
 };
 

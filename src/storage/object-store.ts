@@ -110,6 +110,11 @@ export class ObjectStore<T extends object = VersionedObject> {
     return this.#exclusive(ck, () => this.#load(bucket, key, ck));
   }
 
+  /** The cached value, if any: no engine read, no queue, no stats (a hint, not a read). */
+  peek(bucket: string, key: string): T | undefined {
+    return this.#cache?.peek(cacheKey(bucket, key));
+  }
+
   /**
    * Read-modify-write, serialised per key within this process, so two concurrent updates
    * of one key never lose each other; persisted before it resolves. `fn` gets the current

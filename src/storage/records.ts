@@ -3,6 +3,7 @@
 // what it does not understand, and a later format can be migrated rather than misread.
 
 import { decodeObject, encodeObject } from '../core/codec.ts';
+import { decodeRemembering, encodeOnce } from '../core/encoded.ts';
 import type { VersionedObject } from '../core/types.ts';
 
 export const RecordType = {
@@ -70,8 +71,9 @@ export interface RecordCodec<T> {
 
 export const versionedObjectCodec: RecordCodec<VersionedObject> = {
   type: RecordType.Object,
-  encode: encodeObject,
-  decode: decodeObject,
+  // The loaded bytes stay with the object, so a replica answers reads without re-encoding.
+  encode: (obj) => encodeOnce(obj, encodeObject),
+  decode: (body) => decodeRemembering(body, decodeObject),
 };
 
 export function encodeValue<T>(codec: RecordCodec<T>, value: T): Uint8Array {

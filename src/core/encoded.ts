@@ -1,0 +1,38 @@
+// The bytes a value was encoded as (or decoded from), kept beside the value. Stored values
+// are never mutated once built, so a replica can answer a read with the bytes it loaded
+// instead of encoding again, and a coordinator can tell that a replica's answer is the
+// copy it already holds by comparing bytes instead of decoding and merging. Encodings are
+// canonical (see codec.ts), so equal bytes mean equal values; unequal bytes only mean
+// "decode and merge", never a wrong answer.
+
+const known = new WeakMap<object, Uint8Array>();
+
+/** The remembered encoding of `value`, if any. */
+export function knownEncoding(value: unknown): Uint8Array | undefined {
+  return typeof value === 'object' && value !== null ? known.get(value) : undefined;
+}
+
+/** Remembers `bytes` as the encoding of `value` (objects only; others are ignored). */
+export function rememberEncoding(value: unknown, bytes: Uint8Array): void {
+  if (typeof value === 'object' && value !== null) known.set(value, bytes);
+}
+
+/** `encode(value)`, computed once per value object. */
+export function encodeOnce<T>(value: T, encode: (v: T) => Uint8Array): Uint8Array {
+  const hit = knownEncoding(value);
+  if (hit !== undefined) return hit;
+  const bytes = encode(value);
+  rememberEncoding(value, bytes);
+  return bytes;
+}
+
+/** Decodes `bytes` and remembers them as the result's encoding. */
+export function decodeRemembering<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T): T {
+  const value = decode(bytes);
+  rememberEncoding(value, bytes);
+  return value;
+}
+
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0;
+}
