@@ -26,10 +26,14 @@ export function encodeOnce<T>(value: T, encode: (v: T) => Uint8Array): Uint8Arra
   return bytes;
 }
 
-/** Decodes `bytes` and remembers them as the result's encoding. */
-export function decodeRemembering<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T): T {
+/**
+ * Decodes `bytes` and remembers them as the result's encoding. `copy` for bytes that are a
+ * view into a larger buffer (a network read): a kept view would pin the whole buffer.
+ */
+export function decodeRemembering<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, copy = false): T {
   const value = decode(bytes);
-  rememberEncoding(value, bytes);
+  // Uint8Array's slice copies; Buffer's slice would be a view (subarray).
+  rememberEncoding(value, copy ? Uint8Array.prototype.slice.call(bytes) : bytes);
   return value;
 }
 

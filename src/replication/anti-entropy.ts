@@ -198,6 +198,8 @@ export class AntiEntropy {
   #stopped = false;
   /** Keys written while a rebuild scans: the scan's older snapshot must not overwrite them. */
   #writtenDuringRebuild: Set<string> | undefined;
+  /** Set once a rebuild has finished: from then on the index holds every stored key. */
+  #indexComplete = false;
   readonly #keyBudget: TokenBucket;
   readonly #byteBudget: TokenBucket;
 
@@ -225,6 +227,15 @@ export class AntiEntropy {
   }
 
   /**
+   * True when the key is certainly not in local storage: the index is complete (rebuilt,
+   * then kept by every write) and has no entry for it. The store skips its engine read for
+   * such keys, which is every write of a new key.
+   */
+  knownAbsent(bucket: string, key: string): boolean {
+    return this.#indexComplete && this.index.get(bucket, key) === undefined;
+  }
+
+  /**
    * Fills the index from storage (the trees are in memory, so this runs at every start).
    * Wall time is measured and logged, with progress on a long rebuild.
    */
@@ -247,6 +258,7 @@ export class AntiEntropy {
     } finally {
       this.#writtenDuringRebuild = undefined;
     }
+    this.#indexComplete = true;
     const ms = Math.round(performance.now() - started);
     this.lastRebuild = { keys, ms };
     this.deps.log.info({ keys, ms, partitions: [...this.index.partitions()].length }, 'anti-entropy index rebuilt from storage');

@@ -501,19 +501,7 @@ export class Coordinator implements KvService {
       await this.applyLocally(bucket, key, t.hintFor, value, kind);
       return;
     }
-    await this.deps.transport.call(t.node, { t: MsgType.REPLICA_PUT, bucket, key, obj: this.encoded(value, kind), hintFor: t.hintFor }, timeoutMs);
-  }
-
-  /** One encoding per value, however many replicas it goes to (values are immutable). */
-  private readonly encodings = new WeakMap<object, Uint8Array>();
-  private encoded<T>(value: T, kind: ValueKind<T>): Uint8Array {
-    if (typeof value !== 'object' || value === null) return kind.encode(value);
-    let bytes = this.encodings.get(value);
-    if (bytes === undefined) {
-      bytes = kind.encode(value);
-      this.encodings.set(value, bytes);
-    }
-    return bytes;
+    await this.deps.transport.call(t.node, { t: MsgType.REPLICA_PUT, bucket, key, obj: kind.encode(value), hintFor: t.hintFor }, timeoutMs);
   }
 
   /** Merges a replica's copy (or a delta) into this node's store, or into its hint for `hintFor`. */

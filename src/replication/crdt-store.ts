@@ -34,8 +34,9 @@ export class CrdtStore implements LocalReplica<unknown> {
     cacheEntries: number,
     /** The store's write hook (anti-entropy keeps its hash trees current from it). */
     onWrite?: ObjectStoreOptions<CrdtRecord>['onWrite'],
+    knownAbsent?: ObjectStoreOptions<CrdtRecord>['knownAbsent'],
   ) {
-    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...(onWrite && { onWrite }) });
+    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...(onWrite && { onWrite }), ...(knownAbsent && { knownAbsent }) });
   }
 
   private typeOf(bucket: string): AnyCrdtType {

@@ -4,7 +4,7 @@
 // encoding (quorums, read repair, hints, handoff) is the same for both.
 import { decodeObject, encodeObject } from '../core/codec.ts';
 import { crdtTypes, type AnyCrdtType } from '../core/crdt/index.ts';
-import { encodeOnce } from '../core/encoded.ts';
+import { decodeRemembering, encodeOnce } from '../core/encoded.ts';
 import { equalObjects, sync } from '../core/object.ts';
 import type { ConflictMode, VersionedObject } from '../core/types.ts';
 import { bucketProps, type ShoalConfig } from '../config.ts';
@@ -26,7 +26,8 @@ const kvKinds: Record<ConflictMode, ValueKind<VersionedObject>> = {
 function kvKind(mode: ConflictMode): ValueKind<VersionedObject> {
   return {
     name: `kv-${mode}`,
-    decode: decodeObject,
+    // Values arrive from peers; their bytes (copied out of the frame) serve the next encode.
+    decode: (bytes) => decodeRemembering(bytes, decodeObject, true),
     encode: (obj) => encodeOnce(obj, encodeObject),
     merge: (a, b) => sync(a, b, mode),
     equal: equalObjects,
@@ -40,7 +41,7 @@ export function crdtKind(type: AnyCrdtType): ValueKind<unknown> {
   if (kind === undefined) {
     kind = {
       name: type.name,
-      decode: (bytes) => type.decode(bytes),
+      decode: (bytes) => decodeRemembering(bytes, (b) => type.decode(b), true),
       encode: (state) => encodeOnce(state, (s) => type.encode(s)),
       merge: (a, b) => (a === b ? a : type.merge(a, b)),
       equal: (a, b) => a === b || type.equal(a, b),

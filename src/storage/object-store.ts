@@ -35,6 +35,11 @@ interface BaseOptions {
    * key was removed. Anti-entropy keeps its hash trees current from this. Must not throw.
    */
   readonly onWrite?: (bucket: string, key: string, written: { readonly record: Uint8Array; readonly value: unknown } | undefined) => void;
+  /**
+   * True only when the key is certainly not stored (an index of every stored key says so),
+   * letting a write of a new key skip the engine read. Called inside the key's queue.
+   */
+  readonly knownAbsent?: (bucket: string, key: string) => boolean;
 }
 
 /** The codec may be omitted only when the store holds VersionedObjects. */
@@ -78,6 +83,7 @@ export class ObjectStore<T extends object = VersionedObject> {
   readonly #cache: LRUCache<string, T> | undefined;
   readonly #maxQueuedPerKey: number;
   readonly #onWrite: BaseOptions['onWrite'];
+  readonly #knownAbsent: BaseOptions['knownAbsent'];
   // Only keys with operations in flight have an entry; drained queues are removed.
   readonly #queues = new Map<string, KeyQueue>();
   #closed = false;
@@ -96,6 +102,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     this.#cache = opts.cacheEntries > 0 ? new LRUCache<string, T>({ max: opts.cacheEntries }) : undefined;
     this.#maxQueuedPerKey = maxQueued;
     this.#onWrite = opts.onWrite;
+    this.#knownAbsent = opts.knownAbsent;
   }
 
   /** The stored value, or undefined. Throws CorruptRecordError if it cannot be decoded. */
@@ -219,6 +226,7 @@ export class ObjectStore<T extends object = VersionedObject> {
       return cached;
     }
     this.stats.cacheMisses++;
+    if (this.#knownAbsent?.(bucket, key) === true) return undefined;
     const storageKey = encodeObjectKey(bucket, key);
     const raw = await this.#engine.get(storageKey);
     this.stats.reads++;

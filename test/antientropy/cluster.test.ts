@@ -117,6 +117,10 @@ describe('anti-entropy, simulated 3-node cluster', () => {
       expect(await cl.clock.runUntil(() => back.antiEntropy.lastRebuild !== null, 1_000)).toBe(true);
       expect(back.antiEntropy.lastRebuild?.keys).toBe(300);
       expect([...back.antiEntropy.roots()]).toEqual(rootsBefore);
+      // The rebuilt index vouches for absence (new-key writes skip the storage read), only
+      // for keys really absent.
+      expect(back.antiEntropy.knownAbsent('b', 'w7')).toBe(false);
+      expect(back.antiEntropy.knownAbsent('b', 'never-written')).toBe(true);
       await waitStatus(cl, IDS, IDS, 'up');
       cl.net.crash('n3');
       await waitStatus(cl, ['n1', 'n2'], ['n3'], 'down');
@@ -124,6 +128,7 @@ describe('anti-entropy, simulated 3-node cluster', () => {
       expect(fresh.antiEntropy.index.size).toBe(0);
       const refilled = await cl.clock.runUntil(() => fresh.antiEntropy.index.size === 300 && rootsEqual(cl), 60_000);
       expect(refilled).toBe(true);
+      expect(fresh.antiEntropy.knownAbsent('b', 'w7')).toBe(false); // repairs are writes too
       expect(await localObjects(fresh)).toEqual(await localObjects(cl.node('n1')));
     }, seedFromEnv()));
 

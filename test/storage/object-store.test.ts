@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeObject } from '../../src/core/codec.ts';
+import { knownEncoding } from '../../src/core/encoded.ts';
 import type { VersionedObject } from '../../src/core/types.ts';
 import type { Engine } from '../../src/storage/engine.ts';
 import { encodeMetaKey, encodeObjectKey } from '../../src/storage/keys.ts';
@@ -127,6 +128,30 @@ describe.each(engines)('ObjectStore on %s', (_name, open) => {
     await store.update('b', 'y', () => objWith(1));
     expect((await store.get('b', 'a'))?.siblings).toHaveLength(1);
     expect(engine.calls.gets).toBe(getsBefore + 3);
+    await store.close();
+  });
+
+  it('skips the engine read only for keys knownAbsent vouches for; a loaded value keeps its bytes', async () => {
+    const engine = slowEngine(await open());
+    const first = new ObjectStore(engine, { cacheEntries: 0 });
+    await first.update('b', 'present', () => objWith(1));
+    const absent = new Set(['new1', 'new2']);
+    const store = new ObjectStore(engine, { cacheEntries: 10, knownAbsent: (b, k) => b === 'b' && absent.has(k) });
+    const gets = engine.calls.gets;
+    expect(await store.get('b', 'new1')).toBeUndefined();
+    await store.update('b', 'new2', (cur) => {
+      expect(cur).toBeUndefined();
+      return objWith(2);
+    });
+    expect(engine.calls.gets).toBe(gets); // neither touched the engine
+    const loaded = await store.get('b', 'present'); // not vouched for: read from the engine
+    expect(engine.calls.gets).toBe(gets + 1);
+    expect(canon(await stored(engine, 'b', 'new2'))).toBe(canon(objWith(2)));
+    expect(canon(loaded)).toBe(canon(objWith(1)));
+    // The bytes it was loaded from are its encoding, and equal a fresh encode.
+    expect(Buffer.from(knownEncoding(loaded)!).toString('hex')).toBe(canon(loaded));
+    expect(store.peek('b', 'present')).toBe(loaded);
+    expect(store.peek('b', 'elsewhere')).toBeUndefined();
     await store.close();
   });
 
