@@ -285,7 +285,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
     storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, ...c.storage },
     limits: { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64, ...c.limits },
     requestTimeoutMs: c.requestTimeoutMs ?? 5000,
-    readRepairChance: c.readRepairChance ?? 0.1,
+    readRepairChance: c.readRepairChance ?? 0,
     ring: { vnodes: 128, ...c.ring },
     gossip: { intervalMs: 500, phiThreshold: 8, maxClockSkewMs: 2000, ...c.gossip },
     handoff: { intervalMs: 1000, maxHints: 1_000_000, maxPerSecond: 2000, ...c.handoff },

@@ -74,7 +74,6 @@ export async function startShoal(name: string, opts: ShoalTargetOptions): Promis
       clusterName: 'shoal-bench',
       storage: { engine: 'rocksdb', fsync: false, cacheEntries: opts.cacheEntries },
       requestTimeoutMs: 5000,
-      readRepairChance: 0,
       gossip: { intervalMs: 500 },
       buckets: { default: { n: opts.n, r: 'quorum', w: 'quorum', mode: 'siblings', ttlSeconds: null, type: 'kv' } },
     },
