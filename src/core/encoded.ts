@@ -28,12 +28,15 @@ export function encodeOnce<T>(value: T, encode: (v: T) => Uint8Array): Uint8Arra
 
 /**
  * Decodes `bytes` and remembers them as the result's encoding. `copy` for bytes that are a
- * view into a larger buffer (a network read): a kept view would pin the whole buffer.
+ * view into a larger buffer (a network read): decoding from a copy of its own means neither
+ * the remembered bytes nor the value's byte fields (msgpack bins decode as views) pin the
+ * whole buffer, and the value and its encoding share one allocation.
  */
 export function decodeRemembering<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, copy = false): T {
-  const value = decode(bytes);
   // Uint8Array's slice copies; Buffer's slice would be a view (subarray).
-  rememberEncoding(value, copy ? Uint8Array.prototype.slice.call(bytes) : bytes);
+  const own = copy ? Uint8Array.prototype.slice.call(bytes) : bytes;
+  const value = decode(own);
+  rememberEncoding(value, own);
   return value;
 }
 
