@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalClient, ClientError } from '../../src/client/client.ts';
 import { decodeFrame, encodeFrame, FrameKind } from '../../src/net/frame.ts';
 import { MsgType } from '../../src/net/messages.ts';
@@ -27,6 +27,11 @@ beforeAll(async () => {
   c = await startProcessCluster({ nodes: 3 });
 }, 90_000);
 afterAll(async () => c?.stop());
+// A failure here is often a node that died or misbehaved: show what each node said.
+afterEach((ctx) => {
+  if (ctx.task.result?.state !== 'fail' || c === undefined) return;
+  for (const n of c.nodes) process.stderr.write(`--- ${n.id} log tail ---\n${c.logs(n.id).slice(-4000)}\n`);
+});
 
 async function readValue(id: string, bucket: string, key: string, r: 'quorum' | 'all' | 'one' = 'quorum'): Promise<string[]> {
   const got = await client(id).get(bucket, key, { r });
