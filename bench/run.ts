@@ -294,12 +294,12 @@ const RW_LABEL: Record<string, string> = { '1,1': '1,1', 'quorum,quorum': 'q,q',
 
 function table(rows: readonly Row[]): string {
   const head =
-    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | RSS MB/node |\n' +
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---|';
+    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | peer msgs/op | RSS MB/node |\n' +
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|';
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.valueBytes} B | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${r.rssMbPerNode.join(', ')} |`;
+    return `| ${r.target} | ${r.workload} | ${r.valueBytes} B | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }
