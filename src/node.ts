@@ -147,7 +147,7 @@ export class ShoalNode {
     const ring = ringView(config, gossiper);
     const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
     const count = (event: string, by?: number) => metrics.count(event, by);
-    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries, onWrite, knownAbsent);
+    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries, { onWrite, knownAbsent });
     const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, random, log, count });
     const handoff = new Handoff(
       { hints, transport, isUp, clock, log, count },

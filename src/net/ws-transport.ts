@@ -290,18 +290,17 @@ class WsTransportImpl implements WsTransport {
   // ----- calls -----
 
   call(peerId: NodeId, msg: Message, timeoutMs: number): Promise<Message> {
-    const fail = failCall; // a module function: no closure per call (tsx's __name)
-    if (!this.running) return fail('CLOSED', peerId, 'transport not running');
+    if (!this.running) return failCall('CLOSED', peerId, 'transport not running');
     const peer = this.peers.get(peerId);
     const conn = peer?.conn;
-    if (!peer || (!conn && !peer.address)) return fail('UNREACHABLE', peerId, `no address for ${peerId}`);
+    if (!peer || (!conn && !peer.address)) return failCall('UNREACHABLE', peerId, `no address for ${peerId}`);
     if (!conn && !peer.dialing && this.clock.now() < peer.retryAtMs) {
-      return fail('UNREACHABLE', peerId, `${peerId} unreachable, backing off`);
+      return failCall('UNREACHABLE', peerId, `${peerId} unreachable, backing off`);
     }
     const queued = peer.pending.size + peer.outboxOneWay;
-    if (queued >= this.maxQueuedPerPeer) return fail('BACKPRESSURE', peerId, `${queued} frames queued to ${peerId}`);
+    if (queued >= this.maxQueuedPerPeer) return failCall('BACKPRESSURE', peerId, `${queued} frames queued to ${peerId}`);
     if (conn && conn.ws.bufferedAmount >= this.maxBufferedBytes) {
-      return fail('BACKPRESSURE', peerId, `${conn.ws.bufferedAmount} bytes buffered to ${peerId}`);
+      return failCall('BACKPRESSURE', peerId, `${conn.ws.bufferedAmount} bytes buffered to ${peerId}`);
     }
     const id = this.nextId++;
     let bytes: Buffer;
@@ -709,6 +708,7 @@ function asBytes(v: unknown, len: number): Buffer | undefined {
   return v instanceof Uint8Array && v.length === len ? Buffer.from(v) : undefined;
 }
 
+/** A module function, not a closure per call (each would cost tsx's keepNames a __name). */
 function failCall(code: PeerError['code'], peer: NodeId, why: string): Promise<Message> {
   return Promise.reject(new PeerError(code, peer, why));
 }

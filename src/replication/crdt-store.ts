@@ -32,11 +32,10 @@ export class CrdtStore implements LocalReplica<unknown> {
     engine: Engine,
     private readonly config: ShoalConfig,
     cacheEntries: number,
-    /** The store's write hook (anti-entropy keeps its hash trees current from it). */
-    onWrite?: ObjectStoreOptions<CrdtRecord>['onWrite'],
-    knownAbsent?: ObjectStoreOptions<CrdtRecord>['knownAbsent'],
+    /** The store's hooks (anti-entropy keeps its trees from onWrite and answers knownAbsent). */
+    hooks: Pick<ObjectStoreOptions<CrdtRecord>, 'onWrite' | 'knownAbsent'> = {},
   ) {
-    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...(onWrite && { onWrite }), ...(knownAbsent && { knownAbsent }) });
+    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...hooks });
   }
 
   private typeOf(bucket: string): AnyCrdtType {
