@@ -19,7 +19,11 @@ export const SEGMENTS = BRANCHES * SEGMENTS_PER_BRANCH;
 /** Bytes of one hash on the wire. */
 export const HASH_BYTES = 8;
 
-/** A 64-bit hash as two uint32 halves: plain numbers, so XOR stays exact and fast. */
+/**
+ * A 64-bit hash as two signed int32 halves: plain numbers, so XOR stays exact and fast,
+ * and small integers, so V8 keeps them in the object instead of boxing each (an index holds
+ * one per stored key). On the wire it is always the 8 bytes of hashToBytes.
+ */
 export interface Hash64 {
   readonly hi: number;
   readonly lo: number;
@@ -43,7 +47,7 @@ export function elementHash(bucket: string, key: string, state: Uint8Array): Has
   buf.write(key, 8 + bLen, 'utf8');
   buf.set(state, 8 + bLen + kLen);
   const d = oneShotHash('md5', buf, 'buffer');
-  return { hi: d.readUInt32BE(0), lo: d.readUInt32BE(4) };
+  return { hi: d.readInt32BE(0), lo: d.readInt32BE(4) };
 }
 
 /** The segment of a key, from its ring hash: the low bits, uniform within any ring range. */
@@ -58,15 +62,15 @@ export function branchOf(segment: number): number {
 export function hashToBytes(h: Hash64): Uint8Array {
   const out = new Uint8Array(HASH_BYTES);
   const v = new DataView(out.buffer);
-  v.setUint32(0, h.hi);
-  v.setUint32(4, h.lo);
+  v.setInt32(0, h.hi);
+  v.setInt32(4, h.lo);
   return out;
 }
 
 export function hashFromBytes(b: Uint8Array): Hash64 {
   if (b.length !== HASH_BYTES) throw new Error(`a hash is ${HASH_BYTES} bytes, got ${b.length}`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  return { hi: v.getUint32(0), lo: v.getUint32(4) };
+  return { hi: v.getInt32(0), lo: v.getInt32(4) };
 }
 
 export function equalHash(a: Hash64, b: Hash64): boolean {
@@ -93,8 +97,8 @@ export function diffHashLists(a: Uint8Array, b: Uint8Array): number[] {
 /** One partition's fixed-size tree: segments, branches, root, all XOR-maintained. */
 export class HashTree {
   // [hi, lo] pairs.
-  readonly #segments = new Uint32Array(SEGMENTS * 2);
-  readonly #branches = new Uint32Array(BRANCHES * 2);
+  readonly #segments = new Int32Array(SEGMENTS * 2);
+  readonly #branches = new Int32Array(BRANCHES * 2);
   #rootHi = 0;
   #rootLo = 0;
 
@@ -102,12 +106,12 @@ export class HashTree {
   toggle(segment: number, h: Hash64): void {
     if (!Number.isInteger(segment) || segment < 0 || segment >= SEGMENTS) throw new RangeError(`segment ${segment}`);
     const b = branchOf(segment);
-    this.#segments[segment * 2] = ((this.#segments[segment * 2] as number) ^ h.hi) >>> 0;
-    this.#segments[segment * 2 + 1] = ((this.#segments[segment * 2 + 1] as number) ^ h.lo) >>> 0;
-    this.#branches[b * 2] = ((this.#branches[b * 2] as number) ^ h.hi) >>> 0;
-    this.#branches[b * 2 + 1] = ((this.#branches[b * 2 + 1] as number) ^ h.lo) >>> 0;
-    this.#rootHi = (this.#rootHi ^ h.hi) >>> 0;
-    this.#rootLo = (this.#rootLo ^ h.lo) >>> 0;
+    this.#segments[segment * 2] = (this.#segments[segment * 2] as number) ^ h.hi;
+    this.#segments[segment * 2 + 1] = (this.#segments[segment * 2 + 1] as number) ^ h.lo;
+    this.#branches[b * 2] = (this.#branches[b * 2] as number) ^ h.hi;
+    this.#branches[b * 2 + 1] = (this.#branches[b * 2 + 1] as number) ^ h.lo;
+    this.#rootHi ^= h.hi;
+    this.#rootLo ^= h.lo;
   }
 
   root(): Hash64 {
@@ -130,12 +134,12 @@ export class HashTree {
   }
 }
 
-function pairsToBytes(pairs: Uint32Array, first: number, count: number): Uint8Array {
+function pairsToBytes(pairs: Int32Array, first: number, count: number): Uint8Array {
   const out = new Uint8Array(count * HASH_BYTES);
   const v = new DataView(out.buffer);
   for (let i = 0; i < count; i++) {
-    v.setUint32(i * 8, pairs[(first + i) * 2] as number);
-    v.setUint32(i * 8 + 4, pairs[(first + i) * 2 + 1] as number);
+    v.setInt32(i * 8, pairs[(first + i) * 2] as number);
+    v.setInt32(i * 8 + 4, pairs[(first + i) * 2 + 1] as number);
   }
   return out;
 }
@@ -210,6 +214,19 @@ export class AaeIndex {
   set(bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
     const id = entryId(bucket, key);
     const old = this.#entries.get(id);
+    if (hash !== undefined && old !== undefined && old.keyHash === keyHash) {
+      // A new state of a stored key (most writes): same partition and segment, so only the
+      // tree changes; the segment's key set already lists it.
+      const entry: IndexEntry = { bucket, key, keyHash, hash, life, partition: old.partition };
+      if (old.partition !== undefined) {
+        const tree = this.#partitions.get(old.partition)?.tree;
+        const seg = segmentOf(keyHash);
+        tree?.toggle(seg, old.hash);
+        tree?.toggle(seg, hash);
+      }
+      this.#entries.set(id, entry);
+      return;
+    }
     if (old !== undefined) {
       this.#unlink(id, old);
       this.#entries.delete(id);

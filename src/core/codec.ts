@@ -56,9 +56,25 @@ export function decodeObject(bytes: Uint8Array): VersionedObject {
   const siblings = rawSiblings.map((t: unknown, i) => {
     if (!Array.isArray(t) || t.length !== 8) fail(`sibling ${i} is not an 8-field tuple`);
     const [actor, counter, wall, logical, tombstone, contentType, expiresAt, value] = t as unknown[];
-    return { dot: [actor, counter], ts: { wall, logical }, tombstone, contentType, expiresAt, value };
+    return { dot: [intern(actor), counter], ts: { wall, logical }, tombstone, contentType: intern(contentType), expiresAt, value };
   });
   return validateObject({ clock, siblings });
+}
+
+// Actor ids and content types repeat across nearly every stored object, but msgpack decodes
+// a new string each time; cached objects then hold thousands of copies of a few strings.
+const interned = new Map<string, string>();
+const MAX_INTERNED = 4096;
+const MAX_INTERNED_CHARS = 128;
+
+/** One shared copy of a short, common string; anything else passes through unchanged. */
+function intern(v: unknown): unknown {
+  if (typeof v !== 'string' || v.length > MAX_INTERNED_CHARS) return v;
+  const hit = interned.get(v);
+  if (hit !== undefined) return hit;
+  if (interned.size >= MAX_INTERNED) interned.clear();
+  interned.set(v, v);
+  return v;
 }
 
 /** A clock as [actor, counter, actor, counter, …], in normalised (sorted) order. */

@@ -8,7 +8,8 @@
 //
 // node:crypto HMAC is pure computation (no I/O, no time), so it is allowed in core/.
 
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hmacSha256OfParts } from './hmac.ts';
 import { flattenClock, packr, unflattenClock, validateHlc } from './codec.ts';
 import type { CausalContext } from './object.ts';
 
@@ -27,18 +28,12 @@ const CONTEXT_FORMAT_VERSION = 1;
 /** Distinguishes KV contexts from other token kinds (e.g. CRDT set contexts) under one secret. */
 const CONTEXT_SCOPE_TAG = 'kv-context';
 
+const DOMAIN_BYTES = Buffer.from(DOMAIN, 'utf8');
+
 function mac(payload: Uint8Array, scope: readonly string[], secret: string): Buffer {
-  const h = createHmac('sha256', secret);
-  const part = (bytes: Uint8Array): void => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(bytes.length);
-    h.update(len);
-    h.update(bytes);
-  };
-  part(Buffer.from(DOMAIN, 'utf8'));
-  part(payload);
-  for (const s of scope) part(Buffer.from(s, 'utf8'));
-  return h.digest().subarray(0, MAC_BYTES);
+  const parts: Uint8Array[] = [DOMAIN_BYTES, payload];
+  for (const s of scope) parts.push(Buffer.from(s, 'utf8'));
+  return hmacSha256OfParts(secret, parts).subarray(0, MAC_BYTES);
 }
 
 /** Seals bytes so that only `openToken` with the same scope and secret accepts them. */

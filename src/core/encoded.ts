@@ -35,7 +35,9 @@ export function encodeOnce<T>(value: T, encode: (v: T) => Uint8Array): Uint8Arra
 export function decodeRemembering<T>(bytes: Uint8Array, decode: (b: Uint8Array) => T, copy = false): T {
   // Uint8Array's slice copies; Buffer's slice would be a view (subarray).
   const own = copy ? Uint8Array.prototype.slice.call(bytes) : bytes;
-  const value = decode(own);
+  // msgpackr caches a DataView on the array it decodes (a property and ~80 bytes): give it a
+  // throwaway view, so the bytes kept beside the value stay a plain array.
+  const value = decode(new Uint8Array(own.buffer, own.byteOffset, own.byteLength));
   rememberEncoding(value, own);
   return value;
 }

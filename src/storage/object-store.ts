@@ -132,18 +132,22 @@ export class ObjectStore<T extends object = VersionedObject> {
   update(bucket: string, key: string, fn: (cur: T | undefined) => T | null): Promise<T | undefined> {
     if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
     const ck = cacheKey(bucket, key);
-    return this.#exclusive(ck, async () => {
-      const cur = await this.#load(bucket, key, ck);
-      const next = fn(cur);
-      if (next === null) return cur;
-      const storageKey = encodeObjectKey(bucket, key);
-      const record = encodeValue(this.#codec, next);
-      await this.#engine.put(storageKey, record);
-      this.stats.writes++;
-      this.#cache?.set(ck, next);
-      this.#onWrite?.(bucket, key, { record, value: next });
-      return next;
+    return this.#exclusive(ck, () => {
+      // Most writes find the key cached, or known to be new: no engine read to wait for.
+      const known = this.#loadKnown(bucket, key, ck);
+      return known === UNKNOWN ? this.#load(bucket, key, ck).then((cur) => this.#write(bucket, key, ck, cur, fn)) : this.#write(bucket, key, ck, known, fn);
     });
+  }
+
+  async #write(bucket: string, key: string, ck: string, cur: T | undefined, fn: (cur: T | undefined) => T | null): Promise<T | undefined> {
+    const next = fn(cur);
+    if (next === null) return cur;
+    const record = encodeValue(this.#codec, next);
+    await this.#engine.put(encodeObjectKey(bucket, key), record);
+    this.stats.writes++;
+    this.#cache?.set(ck, next);
+    this.#onWrite?.(bucket, key, { record, value: next });
+    return next;
   }
 
   /** Physical removal (reaping a tombstone, dropping a handed-off key); not a client delete. */
@@ -218,15 +222,28 @@ export class ObjectStore<T extends object = VersionedObject> {
     await this.#engine.close();
   }
 
-  /** Cache, else engine (decoding and caching). Call only inside the key's queue. */
-  async #load(bucket: string, key: string, ck: string): Promise<T | undefined> {
+  /**
+   * The current value when it is known without reading the engine (cached, or certainly
+   * absent), else UNKNOWN. Call only inside the key's queue.
+   */
+  #loadKnown(bucket: string, key: string, ck: string): T | undefined | typeof UNKNOWN {
     const cached = this.#cache?.get(ck);
     if (cached !== undefined) {
       this.stats.cacheHits++;
       return cached;
     }
+    if (this.#knownAbsent?.(bucket, key) === true) {
+      this.stats.cacheMisses++;
+      return undefined;
+    }
+    return UNKNOWN;
+  }
+
+  /** Cache, else engine (decoding and caching). Call only inside the key's queue. */
+  async #load(bucket: string, key: string, ck: string): Promise<T | undefined> {
+    const known = this.#loadKnown(bucket, key, ck);
+    if (known !== UNKNOWN) return known;
     this.stats.cacheMisses++;
-    if (this.#knownAbsent?.(bucket, key) === true) return undefined;
     const storageKey = encodeObjectKey(bucket, key);
     const raw = await this.#engine.get(storageKey);
     this.stats.reads++;
@@ -240,8 +257,21 @@ export class ObjectStore<T extends object = VersionedObject> {
   #exclusive<R>(ck: string, fn: () => Promise<R>): Promise<R> {
     let q = this.#queues.get(ck);
     if (q === undefined) {
-      q = { tail: Promise.resolve(), depth: 0 };
-      this.#queues.set(ck, q);
+      // Nothing in flight for this key (the usual case): start now, without a hop through
+      // an already resolved promise, and let later operations queue behind this one.
+      const idle: KeyQueue = { tail: RESOLVED, depth: 1 };
+      this.#queues.set(ck, idle);
+      let run: Promise<R>;
+      try {
+        run = fn();
+      } catch (err) {
+        run = Promise.reject(err);
+      }
+      idle.tail = run.then(
+        () => this.#release(ck, idle),
+        () => this.#release(ck, idle),
+      );
+      return run;
     }
     if (q.depth >= this.#maxQueuedPerKey) {
       return Promise.reject(new KeyBusyError(`too many operations queued for one key (${q.depth})`));
@@ -261,6 +291,10 @@ export class ObjectStore<T extends object = VersionedObject> {
     if (q.depth === 0 && this.#queues.get(ck) === q) this.#queues.delete(ck);
   }
 }
+
+const RESOLVED: Promise<void> = Promise.resolve();
+/** "Not known without an engine read" (undefined already means "absent"). */
+const UNKNOWN: unique symbol = Symbol('unknown');
 
 /** Unambiguous for any strings: the bucket's length says where it ends. */
 function cacheKey(bucket: string, key: string): string {
