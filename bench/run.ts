@@ -206,8 +206,28 @@ async function sampleCeiling(bare: Target, size: number): Promise<void> {
   bareCeiling.set(size, r.opsPerSec);
 }
 
-function ceilingAround(size: number, atMs: number): number | undefined {
+/**
+ * A ceiling sample below this share of the run's median for its size was taken during a
+ * burst of noise on the machine (a neighbour, a flush): it is reported but not divided by,
+ * since it would inflate the ratios of the rows next to it.
+ */
+const CEILING_OUTLIER = 0.75;
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+function validCeilingSamples(size: number): { atMs: number; opsPerSec: number }[] {
   const list = ceilingSamples.get(size) ?? [];
+  if (list.length === 0) return [];
+  const m = median(list.map((s) => s.opsPerSec));
+  return list.filter((s) => s.opsPerSec >= CEILING_OUTLIER * m);
+}
+
+function ceilingAround(size: number, atMs: number): number | undefined {
+  const list = validCeilingSamples(size);
   const before = [...list].reverse().find((s) => s.atMs <= atMs);
   const after = list.find((s) => s.atMs >= atMs);
   const picked = [before, after].filter((s) => s !== undefined);
@@ -489,7 +509,13 @@ async function benchRun(): Promise<void> {
   md += `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections; zipfian 0.99 over ${PLAN.keys} keys; ` +
     `closed-loop ${PLAN.closedMs / 1000} s, open-loop ${PLAN.openMs / 1000} s at 50% and 80% of each row's max.\n\n`;
   md += table(rows) + '\n\n';
-  md += `× bare: ops/s over the mean of the bare-fastify C samples taken just before and after the row (samples: ${[...ceilingSamples.entries()].map(([size, l]) => `${size} B: ${l.map((x) => x.opsPerSec).join(', ')}`).join('; ')} ops/s).\n\n`;
+  const sampleText = [...ceilingSamples.entries()]
+    .map(([size, l]) => {
+      const valid = new Set(validCeilingSamples(size));
+      return `${size} B: ${l.map((x) => (valid.has(x) ? String(x.opsPerSec) : `~~${x.opsPerSec}~~`)).join(', ')}`;
+    })
+    .join('; ');
+  md += `× bare: ops/s over the mean of the bare-fastify C samples taken just before and after the row, leaving out samples below ${CEILING_OUTLIER}× the run's median (struck through: taken in a burst of noise) (samples: ${sampleText} ops/s).\n\n`;
   md += '### Targets (ratios in this run)\n\n| target | goal | measured | met |\n|---|---|---|---|\n';
   md += checkList.map((c) => `| ${c.target} | ${c.goal} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`).join('\n') + '\n\n';
   md += '### Scale: workload B at quorum, 100 B values\n\n| keys | ops/s | ops/CPU-s | RSS MB/node |\n|---:|---:|---:|---|\n';

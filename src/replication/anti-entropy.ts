@@ -117,6 +117,8 @@ const MAX_KEYS_PER_LIST = 4096;
 const MAX_REPAIR_KEYS = 64;
 const MAX_REPAIR_BYTES = 1024 * 1024;
 const MAX_REAP_BATCH = 256;
+/** Index entries a sweep visits between two turns of the event loop. */
+const SWEEP_SLICE = 20_000;
 /** Expired objects dropped per sweep; the rest waits for the next one. */
 const MAX_SWEEP_REMOVALS = 10_000;
 const REBUILD_PROGRESS_EVERY = 100_000;
@@ -633,7 +635,11 @@ export class AntiEntropy {
       const graceMs = this.opts.tombstoneGraceSeconds * 1000;
       const expired: { bucket: string; key: string; hash: Hash64 }[] = [];
       const groups = new Map<string, { replicas: readonly NodeId[]; items: { bucket: string; key: string; hash: Hash64 }[] }>();
+      let visited = 0;
       for (const e of this.index.entries()) {
+        // A million keys take tens of milliseconds to visit: let requests in between slices.
+        // (A Map iterator stays valid while writes change the index meanwhile.)
+        if (++visited % SWEEP_SLICE === 0) await new Promise<void>((resolve) => this.deps.clock.setTimeout(resolve, 0));
         if (isDead(e.life, now)) {
           if (expired.length < MAX_SWEEP_REMOVALS) expired.push(e);
           continue;
