@@ -10,6 +10,7 @@
 // is XOR-ing its hash again. The price is that two equal element hashes cancel; the hash
 // covers the key itself, so that needs a 64-bit md5-prefix collision.
 import { hash as oneShotHash } from 'node:crypto';
+import { keyHash as ringKeyHash } from './ring.ts';
 import type { VersionedObject } from './types.ts';
 
 /** Segments per tree: 2^10, two levels of 32 (tictac's default "small" tree is 1024 too). */
@@ -213,7 +214,21 @@ export class AaeIndex {
   /** Records a key's new state (or its removal when `hash` is undefined). O(1). */
   set(bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
     const id = entryId(bucket, key);
+    this.#set(id, this.#entries.get(id), bucket, key, keyHash, hash, life);
+  }
+
+  /**
+   * set() without the caller hashing the key: a stored key's ring hash is taken from its
+   * entry (the common case, an overwrite), a new key's is computed here.
+   */
+  record(bucket: string, key: string, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
+    const id = entryId(bucket, key);
     const old = this.#entries.get(id);
+    if (old === undefined && hash === undefined) return;
+    this.#set(id, old, bucket, key, old?.keyHash ?? ringKeyHash(bucket, key), hash, life);
+  }
+
+  #set(id: string, old: IndexEntry | undefined, bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime): void {
     if (hash !== undefined && old !== undefined && old.keyHash === keyHash) {
       // A new state of a stored key (most writes): same partition and segment, so only the
       // tree changes; the segment's key set already lists it.

@@ -221,11 +221,11 @@ export class AntiEntropy {
     this.#ringView();
     this.#writtenDuringRebuild?.add(`${bucket.length}:${bucket}${key}`);
     if (written === undefined) {
-      this.index.set(bucket, key, keyHash(bucket, key), undefined);
+      this.index.record(bucket, key, undefined);
       return;
     }
     const life = this.deps.lifetime(written.record, written.value);
-    this.index.set(bucket, key, keyHash(bucket, key), elementHash(bucket, key, written.record), life);
+    this.index.record(bucket, key, elementHash(bucket, key, written.record), life);
   }
 
   /**

@@ -161,8 +161,15 @@ class RocksEngine implements Engine {
   // Copies above: the caller may reuse its buffers before the batch is written.
   #enqueue(op: RocksBatchOp, resolve: () => void, reject: (e: Error) => void): void {
     this.#pending.push({ op, resolve, reject });
-    if (!this.#writing) this.#flush();
+    if (!this.#writing) {
+      // Start at the end of this task, not now: the writes made in one task (a peer frame
+      // carries many) then go down as one batch, one native call and one WAL append.
+      this.#writing = true;
+      queueMicrotask(this.#flushSoon);
+    }
   }
+
+  readonly #flushSoon = (): void => this.#flush();
 
   #flush(): void {
     // Bounded batches keep one slow write from holding an unbounded number of callers.
