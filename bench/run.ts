@@ -135,25 +135,41 @@ function valueOf(size: number): Buffer {
   return Buffer.alloc(size, 'v');
 }
 
-/** Sum of peer-message counters in every node's /metrics, or null when none is exposed. */
-async function peerMessages(t: Target): Promise<number | null> {
-  if (t.metricsUrls.length === 0) return null;
+interface Scraped {
+  /** Sum of peer-message counters over the nodes, or null when none is exposed. */
+  readonly peerMsgs: number | null;
+  /** Most level-0 SST files on any node (RocksDB throttles writes at 20), or null. */
+  readonly l0FilesMax: number | null;
+  /** Whether any node's RocksDB was throttling or stopping writes. */
+  readonly writesThrottled: boolean;
+}
+
+/** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
+async function scrape(t: Target): Promise<Scraped> {
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false };
   let total = 0;
   let found = false;
+  let l0: number | null = null;
+  let throttled = false;
   for (const url of t.metricsUrls) {
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
       for (const line of text.split('\n')) {
+        const value = Number(line.slice(line.lastIndexOf(' ') + 1));
         if (/^shoal_(peer|transport)_[a-z_]*(messages|frames|calls|requests)_total/.test(line) && /direction="(out|sent)"|^[^{]*_sent_/.test(line)) {
-          total += Number(line.slice(line.lastIndexOf(' ') + 1));
+          total += value;
           found = true;
+        } else if (line.startsWith('shoal_rocksdb_l0_files{')) {
+          l0 = Math.max(l0 ?? 0, value);
+        } else if (/^shoal_rocksdb_write_(delayed|stopped)\{/.test(line) && value > 0) {
+          throttled = true;
         }
       }
     } catch {
-      return null;
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled };
     }
   }
-  return found ? total : null;
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled };
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -253,13 +269,14 @@ async function runOne(t: Target, workload: WorkloadName, size: number, rw: strin
     // The other targets idle meanwhile, but not for free: their CPU is the run's noise floor.
     const otherPids = targets.filter((o) => o !== t).flatMap((o) => o.pids());
     const others0 = otherPids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const msgs0 = await peerMessages(t);
+    const msgs0 = (await scrape(t)).peerMsgs;
     const closedStart = performance.now();
     const closed = await gen.closed(new OpChooser(WORKLOADS[workload], records, ks.inserts, seed), value, { durationMs: PLAN.closedMs, maxOps: 10_000_000 });
     const atMs = (closedStart + performance.now()) / 2;
     const serverCpuSec = pids.reduce((s, p, i) => s + cpuSeconds(p) - cpu0[i]!, 0);
     const othersCpuSec = otherPids.reduce((s, p) => s + cpuSeconds(p), 0) - others0;
-    const msgs1 = await peerMessages(t);
+    const after = await scrape(t);
+    const msgs1 = after.peerMsgs;
     const opsPerSec = closed.ops / closed.elapsedSec;
     let at50: RunStats | null = null;
     let at80: RunStats | null = null;
@@ -296,6 +313,7 @@ async function runOne(t: Target, workload: WorkloadName, size: number, rw: strin
       `${t.name.padEnd(16)} ${workload} ${String(size).padStart(4)}B (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
         `${row.vsBare !== null ? ` ${row.vsBare}× bare` : ''}, ${row.opsPerCpuSec} ops/CPU-s, loadgen ${row.loadgenCpuPct}%, idle targets ${row.othersCpuPct}%` +
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
+        (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
         (errs > 0 ? `, ${errs} errors (${[...closed.errorSamples, ...(at50?.errorSamples ?? [])].slice(0, 3).join('; ')})` : ''),
     );
     return row;

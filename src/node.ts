@@ -33,7 +33,7 @@ import type { Engine } from './storage/engine.ts';
 import { MemoryEngine } from './storage/memory.ts';
 import { getOrCreateIncarnation } from './storage/metadata.ts';
 import { ObjectStore } from './storage/object-store.ts';
-import { openRocksEngine } from './storage/rocksdb.ts';
+import { openRocksEngine, rocksProperty } from './storage/rocksdb.ts';
 
 export interface NodeOptions {
   readonly config: ShoalConfig;
@@ -168,6 +168,19 @@ export class ShoalNode {
         out: wireStats.bytesOut,
         in: wireStats.bytesIn,
       }));
+    }
+    if (rocksProperty(engine, 'rocksdb.num-files-at-level0') !== undefined) {
+      // RocksDB's own backlog: when flushes and compactions fall behind, it throttles, then
+      // stops, writes (level-0 file count 20 and 36 by default): the first place to look
+      // when write latency jumps.
+      const rocks = (name: string): number => Number(rocksProperty(engine, name) || 0);
+      metrics.gauge('shoal_rocksdb_l0_files', 'RocksDB SST files at level 0 (writes slow down at 20, stop at 36)', () => rocks('rocksdb.num-files-at-level0'));
+      metrics.gauge('shoal_rocksdb_pending_compaction_bytes', 'RocksDB estimate of bytes compaction must rewrite', () => rocks('rocksdb.estimate-pending-compaction-bytes'));
+      metrics.gauge('shoal_rocksdb_running_compactions', 'RocksDB compactions running now', () => rocks('rocksdb.num-running-compactions'));
+      metrics.gauge('shoal_rocksdb_memtable_bytes', 'RocksDB memtable bytes (active and waiting to flush)', () => rocks('rocksdb.cur-size-all-mem-tables'));
+      metrics.gauge('shoal_rocksdb_write_delayed', '1 while RocksDB throttles writes to let compaction catch up', () => (rocks('rocksdb.actual-delayed-write-rate') > 0 ? 1 : 0));
+      metrics.gauge('shoal_rocksdb_write_stopped', '1 while RocksDB refuses writes until compaction catches up', () => rocks('rocksdb.is-write-stopped'));
+      metrics.gauge('shoal_rocksdb_estimated_keys', 'RocksDB estimate of stored entries (objects, hints, metadata)', () => rocks('rocksdb.estimate-num-keys'));
     }
     metrics.gauge('shoal_hint_backlog', 'Hints waiting for their owner to return', () => hints.backlog);
     metrics.gauge('shoal_members_up', 'Members this node sees up (itself included)', () =>
