@@ -82,7 +82,18 @@ export function sync(a: VersionedObject, b: VersionedObject, mode: ConflictMode)
   const survivors = new Map<string, Sibling>();
   keepSurvivors(survivors, a, b);
   keepSurvivors(survivors, b, a);
+  // Usually one side already is the merge (a replica receiving a version that descends from
+  // the one it stores): return that object itself, so the bytes remembered with it serve
+  // the store and the next read without encoding again. `a` first: a caller merging into
+  // what it stores learns that nothing changed.
+  if (holdsExactly(a, clock, survivors)) return a;
+  if (holdsExactly(b, clock, survivors)) return b;
   return { clock, siblings: sortSiblings([...survivors.values()]) };
+}
+
+/** Whether `obj` has exactly this clock and exactly these siblings (by dot). */
+function holdsExactly(obj: VersionedObject, clock: VersionVector, survivors: ReadonlyMap<string, Sibling>): boolean {
+  return obj.siblings.length === survivors.size && equalVV(obj.clock, clock) && obj.siblings.every((s) => survivors.has(dotKey(s)));
 }
 
 /** Adds the siblings of `mine` that survive against `other` (see sync). */

@@ -513,7 +513,8 @@ export class Coordinator implements KvService {
       await store.update(bucket, key, (cur) => {
         const merged = cur === undefined ? value : kind.merge(cur, value);
         const s = settle?.(merged);
-        if (!s) return merged;
+        // Already stored (a repeated delivery, a repair of an equal copy): nothing to write.
+        if (!s) return merged === cur ? null : merged;
         settled = s.delta;
         return s.state as T;
       });
