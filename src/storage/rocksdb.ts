@@ -162,10 +162,12 @@ class RocksEngine implements Engine {
   #enqueue(op: RocksBatchOp, resolve: () => void, reject: (e: Error) => void): void {
     this.#pending.push({ op, resolve, reject });
     if (!this.#writing) {
-      // Start at the end of this task, not now: the writes made in one task (a peer frame
-      // carries many) then go down as one batch, one native call and one WAL append.
+      // Start in the event loop's check phase, not now: every write made while this poll
+      // phase handles its I/O (a peer frame carries many, and many requests arrive together)
+      // goes down as one batch: one native call, one hand-off to the thread pool (on a busy
+      // machine each hand-off can cost the main thread its core), one WAL append.
       this.#writing = true;
-      queueMicrotask(this.#flushSoon);
+      setImmediate(this.#flushSoon);
     }
   }
 
