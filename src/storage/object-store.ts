@@ -135,7 +135,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     return this.#exclusive(ck, () => {
       // Most writes find the key cached, or known to be new: no engine read to wait for.
       const known = this.#loadKnown(bucket, key, ck);
-      return known === UNKNOWN ? this.#load(bucket, key, ck).then((cur) => this.#write(bucket, key, ck, cur, fn)) : this.#write(bucket, key, ck, known, fn);
+      return known === UNKNOWN ? this.#read(bucket, key, ck).then((cur) => this.#write(bucket, key, ck, cur, fn)) : this.#write(bucket, key, ck, known, fn);
     });
   }
 
@@ -240,9 +240,13 @@ export class ObjectStore<T extends object = VersionedObject> {
   }
 
   /** Cache, else engine (decoding and caching). Call only inside the key's queue. */
-  async #load(bucket: string, key: string, ck: string): Promise<T | undefined> {
+  #load(bucket: string, key: string, ck: string): Promise<T | undefined> {
     const known = this.#loadKnown(bucket, key, ck);
-    if (known !== UNKNOWN) return known;
+    return known === UNKNOWN ? this.#read(bucket, key, ck) : Promise.resolve(known);
+  }
+
+  /** The engine's copy, decoded and cached, when #loadKnown said UNKNOWN. Inside the queue. */
+  async #read(bucket: string, key: string, ck: string): Promise<T | undefined> {
     this.stats.cacheMisses++;
     const storageKey = encodeObjectKey(bucket, key);
     const raw = await this.#engine.get(storageKey);
