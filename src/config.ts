@@ -46,6 +46,8 @@ export interface ShoalConfig {
     readonly fsync: boolean;
     /** Decoded objects kept in memory in front of the engine. */
     readonly cacheEntries: number;
+    /** And at most about this many bytes of them (estimated), whichever bound is hit first. */
+    readonly cacheBytes: number;
   };
   readonly limits: {
     readonly maxKeyBytes: number;
@@ -166,6 +168,7 @@ const configSchema = {
       engine: { enum: ['rocksdb', 'memory'] },
       fsync: { type: 'boolean' },
       cacheEntries: { type: 'integer', minimum: 0 },
+      cacheBytes: { type: 'integer', minimum: 0 },
     }),
     limits: section({
       maxKeyBytes: { type: 'integer', minimum: 1, maximum: 65535 },
@@ -282,7 +285,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
     dataDir: resolve(baseDir, c.dataDir ?? './data'),
     nodes,
     seeds,
-    storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, ...c.storage },
+    storage: { engine: 'rocksdb', fsync: false, cacheEntries: 100_000, cacheBytes: 256 * 1024 * 1024, ...c.storage },
     limits: { maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64, ...c.limits },
     requestTimeoutMs: c.requestTimeoutMs ?? 5000,
     readRepairChance: c.readRepairChance ?? 0,

@@ -98,7 +98,7 @@ export class ShoalNode {
     let antiEntropy: AntiEntropy | undefined;
     const onWrite = (b: string, k: string, w: { readonly record: Uint8Array; readonly value: unknown } | undefined) => antiEntropy?.onWrite(b, k, w);
     const knownAbsent = (b: string, k: string) => antiEntropy?.knownAbsent(b, k) ?? false;
-    const store = new ObjectStore(engine, { cacheEntries: config.storage.cacheEntries, onWrite, knownAbsent });
+    const store = new ObjectStore(engine, { cacheEntries: config.storage.cacheEntries, cacheBytes: config.storage.cacheBytes, onWrite, knownAbsent });
     const hints = await HintStore.open(engine, config.handoff.maxHints);
     // A wiped data directory gets a new incarnation, hence a new actor id: dots it creates
     // can never collide with the dots its former self handed out (see README, "Clocks").
@@ -147,7 +147,7 @@ export class ShoalNode {
     const ring = ringView(config, gossiper);
     const isUp = (id: NodeId) => id === nodeId || gossiper.isUp(id);
     const count = (event: string, by?: number) => metrics.count(event, by);
-    const crdtStore = new CrdtStore(engine, config, config.storage.cacheEntries, { onWrite, knownAbsent });
+    const crdtStore = new CrdtStore(engine, config, { cacheEntries: config.storage.cacheEntries, cacheBytes: config.storage.cacheBytes }, { onWrite, knownAbsent });
     const coordinator = new Coordinator({ self: nodeId, actor, config, store, crdtStore, hints, transport, ring, isUp, clock, random, log, count });
     const handoff = new Handoff(
       { hints, transport, isUp, clock, log, count },

@@ -38,6 +38,7 @@ describe('config', () => {
     expect(bucketProps(c, 'unknown-bucket')).toBe(c.buckets.default);
     expect(c.limits).toEqual({ maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64 });
     expect(c.storage.fsync).toBe(false);
+    expect(c.storage).toMatchObject({ cacheEntries: 100_000, cacheBytes: 256 * 1024 * 1024 });
   });
 
   const cases: [string, unknown, RegExp][] = [
@@ -52,6 +53,7 @@ describe('config', () => {
     ['bad node id', { ...base, nodes: [{ id: 'n 1', host: 'h', httpPort: 1, peerPort: 2 }] }, /nodes\.0\.id/],
     ['port out of range', { ...base, nodes: [{ id: 'n1', host: 'h', httpPort: 70000, peerPort: 2 }] }, /nodes\.0\.httpPort/],
     ['unknown top-level field', { ...base, replicas: 3 }, /unknown field "replicas"/],
+    ['a negative cache size', { ...base, storage: { cacheBytes: -1 } }, /storage\.cacheBytes/],
     ['bad crdt type', { ...base, buckets: { c: { type: 'matrix' } } }, /buckets\.c\.type/],
     ['a reserved node id', { ...base, nodes: [{ id: '__proto__', host: 'h', httpPort: 1, peerPort: 2 }] }, /nodes\.0\.id: "__proto__" is reserved/],
   ];

@@ -31,11 +31,11 @@ export class CrdtStore implements LocalReplica<unknown> {
   constructor(
     engine: Engine,
     private readonly config: ShoalConfig,
-    cacheEntries: number,
+    cache: { readonly cacheEntries: number; readonly cacheBytes?: number },
     /** The store's hooks (anti-entropy keeps its trees from onWrite and answers knownAbsent). */
     hooks: Pick<ObjectStoreOptions<CrdtRecord>, 'onWrite' | 'knownAbsent'> = {},
   ) {
-    this.records = new ObjectStore<CrdtRecord>(engine, { cacheEntries, codec: crdtRecordCodec, ...hooks });
+    this.records = new ObjectStore<CrdtRecord>(engine, { ...cache, codec: crdtRecordCodec, ...hooks });
   }
 
   private typeOf(bucket: string): AnyCrdtType {

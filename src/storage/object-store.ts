@@ -27,6 +27,12 @@ export class StoreClosedError extends Error {
 interface BaseOptions {
   /** Decoded values kept in memory (LRU). 0 disables the cache. */
   readonly cacheEntries: number;
+  /**
+   * Bound on the cache's estimated heap bytes besides its entry count (whichever is hit
+   * first evicts); omitted, only entries count. A value larger than a sixteenth of it is
+   * not cached at all, so one huge object cannot flush the hot set. 0 disables the cache.
+   */
+  readonly cacheBytes?: number;
   /** Bound of each key's operation queue (default DEFAULT_MAX_QUEUED_PER_KEY). */
   readonly maxQueuedPerKey?: number;
   /**
@@ -81,6 +87,7 @@ export class ObjectStore<T extends object = VersionedObject> {
   readonly #engine: Engine;
   readonly #codec: RecordCodec<T>;
   readonly #cache: LRUCache<string, T> | undefined;
+  readonly #cacheBytes: boolean;
   readonly #maxQueuedPerKey: number;
   readonly #onWrite: BaseOptions['onWrite'];
   readonly #knownAbsent: BaseOptions['knownAbsent'];
@@ -99,7 +106,17 @@ export class ObjectStore<T extends object = VersionedObject> {
     this.#engine = engine;
     // Sound: the options type makes codec required unless T is VersionedObject.
     this.#codec = opts.codec ?? (versionedObjectCodec as unknown as RecordCodec<T>);
-    this.#cache = opts.cacheEntries > 0 ? new LRUCache<string, T>({ max: opts.cacheEntries }) : undefined;
+    const bytes = opts.cacheBytes;
+    if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 0)) {
+      throw new RangeError(`cacheBytes must be a non-negative integer, got ${bytes}`);
+    }
+    this.#cacheBytes = bytes !== undefined;
+    this.#cache =
+      opts.cacheEntries === 0 || bytes === 0
+        ? undefined
+        : bytes === undefined
+          ? new LRUCache<string, T>({ max: opts.cacheEntries })
+          : new LRUCache<string, T>({ max: opts.cacheEntries, maxSize: bytes, maxEntrySize: Math.max(1, Math.floor(bytes / 16)) });
     this.#maxQueuedPerKey = maxQueued;
     this.#onWrite = opts.onWrite;
     this.#knownAbsent = opts.knownAbsent;
@@ -145,7 +162,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     const record = encodeValue(this.#codec, next);
     await this.#engine.put(encodeObjectKey(bucket, key), record);
     this.stats.writes++;
-    this.#cache?.set(ck, next);
+    this.#cacheSet(ck, next, record);
     this.#onWrite?.(bucket, key, { record, value: next });
     return next;
   }
@@ -253,8 +270,16 @@ export class ObjectStore<T extends object = VersionedObject> {
     this.stats.reads++;
     if (raw === undefined) return undefined;
     const value = decodeValue(this.#codec, raw, describeKey(storageKey));
-    this.#cache?.set(ck, value);
+    this.#cacheSet(ck, value, raw);
     return value;
+  }
+
+  #cacheSet(ck: string, value: T, record: Uint8Array): void {
+    const cache = this.#cache;
+    if (cache === undefined) return;
+    // Over maxEntrySize, lru-cache stores nothing and drops the key's older copy as well.
+    if (this.#cacheBytes) cache.set(ck, value, { size: cachedSize(record) });
+    else cache.set(ck, value);
   }
 
   /** Runs `fn` after every earlier operation on the same key has settled. */
@@ -299,6 +324,15 @@ export class ObjectStore<T extends object = VersionedObject> {
 const RESOLVED: Promise<void> = Promise.resolve();
 /** "Not known without an engine read" (undefined already means "absent"). */
 const UNKNOWN: unique symbol = Symbol('unknown');
+
+/**
+ * A decoded object's heap, estimated from its stored record: the bytes (values are copied
+ * out of it) plus what the surrounding objects cost, ~600 bytes for a one-sibling object
+ * with a 100-byte value (measured with heap snapshots; see docs/BENCHMARKS.md).
+ */
+function cachedSize(record: Uint8Array): number {
+  return record.length + 600;
+}
 
 /** Unambiguous for any strings: the bucket's length says where it ends. */
 function cacheKey(bucket: string, key: string): string {

@@ -131,6 +131,36 @@ describe.each(engines)('ObjectStore on %s', (_name, open) => {
     await store.close();
   });
 
+  it('bounds the cache by estimated bytes too, and never caches a value too big for it', async () => {
+    const engine = slowEngine(await open());
+    // ~700 estimated bytes per small object: 40 kB holds ~57 of them; an entry over 2.5 kB is not cached.
+    const store = new ObjectStore(engine, { cacheEntries: 10_000, cacheBytes: 40_000 });
+    for (let i = 0; i < 100; i++) await store.update('b', `k${i}`, () => objWith(1));
+    let gets = engine.calls.gets;
+    await store.get('b', 'k99');
+    expect(engine.calls.gets).toBe(gets); // recent: cached
+    await store.get('b', 'k0');
+    expect(engine.calls.gets).toBe(gets + 1); // evicted by bytes long before 10,000 entries
+
+    const big = objWith(1);
+    big.siblings[0]!.value = new Uint8Array(5000).fill(7);
+    await store.get('b', 'k99'); // cached small copy ...
+    await store.update('b', 'k99', () => big); // ... replaced by one too big to cache
+    gets = engine.calls.gets;
+    const read = await store.get('b', 'k99');
+    expect(engine.calls.gets).toBe(gets + 1); // not served a stale small copy from the cache
+    expect(read?.siblings[0]?.value.length).toBe(5000);
+    await store.get('b', 'k99');
+    expect(engine.calls.gets).toBe(gets + 2); // and still not cached
+    await store.close();
+  });
+
+  it('rejects a negative or fractional cacheBytes', async () => {
+    const engine = new MemoryEngine();
+    expect(() => new ObjectStore(engine, { cacheEntries: 10, cacheBytes: -1 })).toThrow(/cacheBytes/);
+    expect(() => new ObjectStore(engine, { cacheEntries: 10, cacheBytes: 1.5 })).toThrow(/cacheBytes/);
+  });
+
   it('skips the engine read only for keys knownAbsent vouches for; a loaded value keeps its bytes', async () => {
     const engine = slowEngine(await open());
     const first = new ObjectStore(engine, { cacheEntries: 0 });
