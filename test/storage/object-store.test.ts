@@ -142,8 +142,8 @@ describe.each(engines)('ObjectStore on %s', (_name, open) => {
     await store.get('b', 'k0');
     expect(engine.calls.gets).toBe(gets + 1); // evicted by bytes long before 10,000 entries
 
-    const big = objWith(1);
-    big.siblings[0]!.value = new Uint8Array(5000).fill(7);
+    const small = objWith(1);
+    const big = { ...small, siblings: [{ ...small.siblings[0]!, value: new Uint8Array(5000).fill(7) }] };
     await store.get('b', 'k99'); // cached small copy ...
     await store.update('b', 'k99', () => big); // ... replaced by one too big to cache
     gets = engine.calls.gets;
