@@ -11,7 +11,8 @@ import { measureConvergence } from '../src/cluster/sim-cluster.ts';
 import { summarise, type ProfileSummary } from './lib/cpuprofile.ts';
 import { LoadGenerator, type LoadTarget, type RunStats } from './lib/load.ts';
 import { cpuSeconds, dirBytes, killAllSync, rssBytes, sleep, stopAll } from './lib/procs.ts';
-import { repoRoot, runRedis, startBare, startEtcd, startRocks, startShoal, type Consistency, type RedisRow, type Target } from './lib/targets.ts';
+import { antiEntropyCases, antiEntropyMarkdown, runAntiEntropyCase, type AntiEntropyRow } from './lib/antientropy.ts';
+import { CRDT_BUCKETS, LWW_BUCKET, repoRoot, runRedis, startBare, startEtcd, startRocks, startShoal, type Consistency, type RedisRow, type Target } from './lib/targets.ts';
 import { OpChooser, WORKLOADS, type WorkloadName } from './lib/ycsb.ts';
 
 const { values: args } = parseArgs({
@@ -43,6 +44,8 @@ const PLAN = QUICK
         ['A', '1,all'], ['D', 'quorum,quorum'], ['F', 'quorum,quorum'], ['W', 'quorum,quorum'],
       ] as [WorkloadName, string][],
       singleNode: ['C', 'A'] as WorkloadName[],
+      crdt: [['CTR-HOT', 'quorum,quorum'], ['CTR-SPREAD', 'quorum,quorum'], ['SET-ADD', 'quorum,quorum']] as [WorkloadName, string][],
+      lww: [['A', 'quorum,quorum']] as [WorkloadName, string][],
       scaleKeys: [10_000, 30_000],
       convergenceSizes: [5, 20, 50],
       redisRequests: 100_000,
@@ -59,6 +62,9 @@ const PLAN = QUICK
         ['1,1', 'quorum,quorum', '1,all', 'all,all'].map((c) => [w, c] as [WorkloadName, string]),
       ),
       singleNode: ['A', 'B', 'C', 'D', 'F', 'W'] as WorkloadName[],
+      // An update-only CRDT workload reads nothing: R does not matter, W does.
+      crdt: (['CTR-HOT', 'CTR-SPREAD', 'SET-ADD'] as WorkloadName[]).flatMap((w) => ['1,1', 'quorum,quorum', '1,all'].map((c) => [w, c] as [WorkloadName, string])),
+      lww: [['A', 'quorum,quorum'], ['F', 'quorum,quorum']] as [WorkloadName, string][],
       scaleKeys: [10_000, 100_000, 1_000_000],
       convergenceSizes: [5, 20, 50],
       redisRequests: 500_000,
@@ -68,6 +74,8 @@ const ONLY = args.workloads === undefined ? null : new Set(args.workloads.split(
 const wanted = (w: WorkloadName) => ONLY === null || ONLY.has(w);
 PLAN.matrix = PLAN.matrix.filter(([w]) => wanted(w));
 PLAN.singleNode = PLAN.singleNode.filter(wanted);
+PLAN.crdt = PLAN.crdt.filter(([w]) => wanted(w));
+PLAN.lww = PLAN.lww.filter(([w]) => wanted(w));
 const ROWS_ONLY = args['rows-only'] === true;
 /** Rows between two samples of the bare-fastify ceiling. */
 const CEILING_EVERY = QUICK ? 4 : 6;
@@ -76,7 +84,10 @@ const LOAD_TIMEOUT_MS = QUICK ? 60_000 : 600_000;
 interface Row {
   target: string;
   workload: WorkloadName;
+  /** The value size of a KV row; for a CRDT row, the size whose ceiling it is compared with. */
   valueBytes: number;
+  /** A CRDT row: its requests are JSON operations, not values. */
+  crdt: boolean;
   rw: string;
   keys: number;
   opsPerSec: number;
@@ -251,19 +262,31 @@ function ceilingAround(size: number, atMs: number): number | undefined {
   return picked.reduce((a, s) => a + s.opsPerSec, 0) / picked.length;
 }
 
-async function runOne(t: Target, workload: WorkloadName, size: number, rw: string, opts: { latency: boolean; bucket?: string; keys?: number }): Promise<Row> {
-  const bucket = opts.bucket ?? `b${size}`;
+async function runOne(
+  t: Target,
+  workload: WorkloadName,
+  size: number,
+  rw: string,
+  opts: { latency: boolean; bucket?: string; keys?: number; label?: string },
+): Promise<Row> {
+  const spec = WORKLOADS[workload];
+  const bucket = opts.bucket ?? (spec.crdt !== undefined ? CRDT_BUCKETS[spec.crdt] : `b${size}`);
   const ks = keyspace(t, bucket);
   const c = consistency(rw);
-  const records = Math.max(2, opts.keys ?? (ks.loaded || PLAN.keys));
-  const lt: LoadTarget = { hosts: t.hosts, protocol: t.protocol(bucket, c), contexts: ks.contexts };
+  const records = Math.max(2, opts.keys ?? spec.keys ?? (ks.loaded || PLAN.keys));
+  let protocol = t.protocol(bucket, c);
+  if (spec.crdt !== undefined) {
+    if (t.crdtProtocol === undefined) throw new Error(`${t.name} has no CRDT protocol for ${workload}`);
+    protocol = t.crdtProtocol(spec.crdt, c);
+  }
+  const lt: LoadTarget = { hosts: t.hosts, protocol, contexts: ks.contexts };
   const gen = new LoadGenerator(lt, CONNECTIONS);
   const value = valueOf(size);
-  const seed = 1 + workload.charCodeAt(0) * 31 + size;
+  const seed = 1 + workload.charCodeAt(0) * 31 + workload.length * 7 + size;
   try {
     // An unmeasured warm-up of this exact mix first: V8 compiles each server's hot path for
     // the operations it is about to see (a cold read path costs a 2 s row up to 2x).
-    await gen.closed(new OpChooser(WORKLOADS[workload], records, ks.inserts, seed + 3), value, { durationMs: PLAN.warmMs, maxOps: 10_000_000 });
+    await gen.closed(new OpChooser(spec, records, ks.inserts, seed + 3), value, { durationMs: PLAN.warmMs, maxOps: 10_000_000 });
     const pids = t.pids();
     const cpu0 = pids.map(cpuSeconds);
     // The other targets idle meanwhile, but not for free: their CPU is the run's noise floor.
@@ -271,7 +294,7 @@ async function runOne(t: Target, workload: WorkloadName, size: number, rw: strin
     const others0 = otherPids.reduce((s, p) => s + cpuSeconds(p), 0);
     const msgs0 = (await scrape(t)).peerMsgs;
     const closedStart = performance.now();
-    const closed = await gen.closed(new OpChooser(WORKLOADS[workload], records, ks.inserts, seed), value, { durationMs: PLAN.closedMs, maxOps: 10_000_000 });
+    const closed = await gen.closed(new OpChooser(spec, records, ks.inserts, seed), value, { durationMs: PLAN.closedMs, maxOps: 10_000_000 });
     const atMs = (closedStart + performance.now()) / 2;
     const serverCpuSec = pids.reduce((s, p, i) => s + cpuSeconds(p) - cpu0[i]!, 0);
     const othersCpuSec = otherPids.reduce((s, p) => s + cpuSeconds(p), 0) - others0;
@@ -281,16 +304,17 @@ async function runOne(t: Target, workload: WorkloadName, size: number, rw: strin
     let at50: RunStats | null = null;
     let at80: RunStats | null = null;
     if (opts.latency && opsPerSec > 10) {
-      at50 = await gen.open(new OpChooser(WORKLOADS[workload], records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
-      at80 = await gen.open(new OpChooser(WORKLOADS[workload], records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
+      at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
+      at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
     const reads = closed.reads + (at50?.reads ?? 0) + (at80?.reads ?? 0);
     const sib = closed.siblingReads + (at50?.siblingReads ?? 0) + (at80?.siblingReads ?? 0);
     const ceiling = bareCeiling.get(size);
     const row: Row = {
-      target: t.name,
+      target: opts.label ?? t.name,
       workload,
       valueBytes: size,
+      crdt: spec.crdt !== undefined,
       rw,
       keys: records,
       opsPerSec: Math.round(opsPerSec),
@@ -310,7 +334,7 @@ async function runOne(t: Target, workload: WorkloadName, size: number, rw: strin
     };
     const errs = closed.errors + (at50?.errors ?? 0) + (at80?.errors ?? 0);
     log(
-      `${t.name.padEnd(16)} ${workload} ${String(size).padStart(4)}B (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
+      `${row.target.padEnd(16)} ${workload} ${spec.crdt !== undefined ? 'JSON' : `${String(size).padStart(4)}B`} (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
         `${row.vsBare !== null ? ` ${row.vsBare}× bare` : ''}, ${row.opsPerCpuSec} ops/CPU-s, loadgen ${row.loadgenCpuPct}%, idle targets ${row.othersCpuPct}%` +
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
@@ -337,7 +361,7 @@ function table(rows: readonly Row[]): string {
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.valueBytes} B | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
+    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }
@@ -461,17 +485,22 @@ async function benchRun(): Promise<void> {
     rows.push(ceiling);
     // Load phase (workload W at quorum), each target in turn.
     for (const t of [rocks, single, shoal]) if (t) recordLoad(t, bucket, await load(t, bucket, size, PLAN.keys, q));
+    // The same 100 B keys in a last-writer-wins bucket, for the rows that show what siblings cost.
+    if (size === 100 && PLAN.lww.length > 0) recordLoad(shoal, LWW_BUCKET, await load(shoal, LWW_BUCKET, size, PLAN.keys, q));
     if (etcd) recordLoad(etcd, bucket, await load(etcd, bucket, size, PLAN.etcdKeys, q));
     await settle(targets, QUICK ? 6000 : 20_000);
 
-    const runs: [Target, WorkloadName, string][] = [];
+    const runs: [Target, WorkloadName, string, { bucket?: string; label?: string }?][] = [];
     if (rocks) for (const w of (['C', 'W'] as WorkloadName[]).filter(wanted)) runs.push([rocks, w, '1,1']);
     if (single) for (const w of PLAN.singleNode) runs.push([single, w, '1,1']);
     for (const [w, rw] of PLAN.matrix) runs.push([shoal, w, rw]);
+    if (size === 100) {
+      for (const [w, rw] of PLAN.lww) runs.push([shoal, w, rw, { bucket: LWW_BUCKET, label: `${SHOAL3}, LWW bucket` }]);
+    }
     if (etcd) for (const w of (['W', 'C'] as WorkloadName[]).filter(wanted)) runs.push([etcd, w, 'quorum,quorum']);
-    for (const [i, [t, w, rw]] of runs.entries()) {
+    for (const [i, [t, w, rw, o]] of runs.entries()) {
       if (i > 0 && i % CEILING_EVERY === 0) await sampleCeiling(bare, size);
-      rows.push(await runOne(t, w, size, rw, { latency: true }));
+      rows.push(await runOne(t, w, size, rw, { latency: true, ...o }));
     }
     await sampleCeiling(bare, size);
   }
@@ -489,6 +518,21 @@ async function benchRun(): Promise<void> {
       const bytes = t.dataDirs.reduce((s, d) => s + dirBytes(d), 0);
       return { target: t.name, keys, bytesOnDisk: bytes, bytesPerKey: keys > 0 ? Math.round(bytes / keys) : null, replicas: t.dataDirs.length, rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)) };
     });
+
+  // CRDT updates, after the storage figures (their objects would count against the KV keys),
+  // between ceiling samples of their own (compared with the 100 B ceiling).
+  if (PLAN.crdt.length > 0) {
+    for (const [i, [w, rw]] of PLAN.crdt.entries()) {
+      if (i % CEILING_EVERY === 0) await sampleCeiling(bare, 100);
+      rows.push(await runOne(shoal, w, 100, rw, { latency: true }));
+    }
+    await sampleCeiling(bare, 100);
+    // Ratios against the samples around each CRDT row, as above.
+    for (const r of rows.filter((x) => x.crdt)) {
+      const c = ceilingAround(100, r.atMs);
+      r.vsBare = c ? Math.round((100 * r.opsPerSec) / c) / 100 : null;
+    }
+  }
 
   // Redis: its own client at the same concurrency (different protocol: informational).
   let redis: RedisRow[] | string | undefined;
@@ -517,6 +561,14 @@ async function benchRun(): Promise<void> {
     const r = await measureConvergence({ nodes: n, seed: 1 });
     convergence.push({ ...r, wallMs: Math.round(performance.now() - w0) });
     log(`convergence ${n} nodes: ${r.convergedAfterMs ?? 'not converged'} simulated ms, ${r.gossipMessages} gossip messages`);
+  }
+
+  // Anti-entropy in the simulated network: cost and time to converge against differing keys.
+  const antiEntropy: AntiEntropyRow[] = [];
+  for (const [stored, differing] of ROWS_ONLY ? [] : antiEntropyCases(QUICK)) {
+    const r = await runAntiEntropyCase(stored, differing);
+    antiEntropy.push(r);
+    log(`anti-entropy ${stored} keys, ${differing} differing: ${r.exchanges} exchanges, ${r.bytes} bytes, ${r.simMs} simulated ms`);
   }
 
   const peerMsgsExposed = rows.some((r) => r.peerMsgsPerOp !== null);
@@ -548,6 +600,7 @@ async function benchRun(): Promise<void> {
   }
   md += '### Membership convergence (simulated network, gossip every 500 ms, one seed)\n\n| nodes | converged after (simulated ms) | gossip messages | gossip bytes |\n|---:|---:|---:|---:|\n';
   md += convergence.map((c) => `| ${c.nodes} | ${c.convergedAfterMs ?? 'not within 60 s'} | ${c.gossipMessages} | ${c.gossipBytes} |`).join('\n') + '\n\n';
+  if (antiEntropy.length > 0) md += `### Anti-entropy (simulated network)\n\n${antiEntropyMarkdown(antiEntropy)}\n`;
   if (skipped.length > 0) md += `**Skipped:** ${skipped.join('; ')}\n\n`;
   if (notes.length > 0) md += `**Notes:** ${notes.join('; ')}\n`;
 
@@ -570,6 +623,7 @@ async function benchRun(): Promise<void> {
         loads,
         redis: redis ?? null,
         convergence,
+        antiEntropy,
         skipped,
         notes,
         markdown: md,

@@ -9,6 +9,7 @@ import { startProcessCluster, type ProcessCluster } from '../../test/helpers/pro
 import { connect } from 'node:net';
 import type { HostPort, KvProtocol } from './load.ts';
 import { freePorts, spawnProc, stopProc, waitHttp, which, type Proc } from './procs.ts';
+import { rng, SET_ELEMENTS } from './ycsb.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -26,6 +27,8 @@ export interface Target {
   readonly dataDirs: readonly string[];
   readonly metricsUrls: readonly string[];
   protocol(bucket: string, c: Consistency): KvProtocol;
+  /** CRDT updates (its `put`; the value is ignored) and reads, on the bench's CRDT buckets. */
+  crdtProtocol?(type: CrdtWorkloadType, c: Consistency): KvProtocol;
   /** Sends SIGUSR2 to every server (toggles the CPU profiler when started with profiling). */
   signalProfiler?(): void;
   stop(): Promise<void>;
@@ -53,6 +56,30 @@ export function shoalProtocol(bucket: string, c: Consistency): KvProtocol {
   };
 }
 
+export type CrdtWorkloadType = 'counter' | 'set';
+/** The bench cluster's CRDT buckets, one per type the workloads use. */
+export const CRDT_BUCKETS: Readonly<Record<CrdtWorkloadType, string>> = { counter: 'ctr', set: 'tags' };
+const JSON_TYPE = 'Content-Type: application/json\r\n';
+const INCREMENT = Buffer.from('{"increment":1}');
+const SET_ADDS = Array.from({ length: SET_ELEMENTS }, (_, i) => Buffer.from(`{"add":["tag${i}"]}`));
+
+export function shoalCrdtProtocol(type: CrdtWorkloadType, c: Consistency): KvProtocol {
+  const base = `/buckets/${CRDT_BUCKETS[type]}/${type === 'counter' ? 'counters' : 'sets'}/`;
+  const random = rng(17);
+  return {
+    get: (key) => ({ method: 'GET', path: `${base}${key}?r=${c.r}` }),
+    put: (key) => ({
+      method: 'POST',
+      path: `${base}${key}?w=${c.w}`,
+      headers: JSON_TYPE,
+      body: type === 'counter' ? INCREMENT : SET_ADDS[Math.floor(random() * SET_ELEMENTS)]!,
+    }),
+  };
+}
+
+/** The bench bucket configured for last-writer-wins (100 B values). */
+export const LWW_BUCKET = 'lww100';
+
 export interface ShoalTargetOptions {
   readonly nodes: number;
   readonly n: number;
@@ -75,7 +102,9 @@ export async function startShoal(name: string, opts: ShoalTargetOptions): Promis
       storage: { engine: 'rocksdb', fsync: false, cacheEntries: opts.cacheEntries },
       requestTimeoutMs: 5000,
       gossip: { intervalMs: 500 },
-      buckets: { default: { n: opts.n, r: 'quorum', w: 'quorum', mode: 'siblings', ttlSeconds: null, type: 'kv' } },
+      // lww100: the same workloads with last-writer-wins resolution (no siblings), the mode a
+      // cache backend would pick; the other buckets keep siblings.
+      buckets: { default: { n: opts.n, r: 'quorum', w: 'quorum', mode: 'siblings', ttlSeconds: null, type: 'kv' }, [LWW_BUCKET]: { mode: 'lww' }, [CRDT_BUCKETS.counter]: { type: 'counter' }, [CRDT_BUCKETS.set]: { type: 'set' } },
     },
   });
   const pids = () => cluster.nodes.map((n) => n.pid).filter((p): p is number => p !== undefined);
@@ -87,6 +116,7 @@ export async function startShoal(name: string, opts: ShoalTargetOptions): Promis
     dataDirs: cluster.nodes.map((n) => join(cluster.dataDir, 'data', n.id)),
     metricsUrls: cluster.nodes.map((n) => `${n.httpUrl}/metrics`),
     protocol: shoalProtocol,
+    crdtProtocol: shoalCrdtProtocol,
     signalProfiler() {
       for (const p of pids()) process.kill(p, 'SIGUSR2');
     },

@@ -1,7 +1,8 @@
 // YCSB workload shapes (Cooper et al., SoCC 2010) and its request distributions:
-// scrambled zipfian (theta 0.99) for A/B/C/F, "latest" for D, sequential new keys for W.
+// scrambled zipfian (theta 0.99) for A/B/C/F, "latest" for D, sequential new keys for W;
+// plus CRDT updates (counter increments on hot or spread keys, set adds).
 
-export type WorkloadName = 'A' | 'B' | 'C' | 'D' | 'F' | 'W';
+export type WorkloadName = 'A' | 'B' | 'C' | 'D' | 'F' | 'W' | 'CTR-HOT' | 'CTR-SPREAD' | 'SET-ADD';
 export type OpKind = 'read' | 'update' | 'insert' | 'rmw';
 
 export interface WorkloadSpec {
@@ -9,8 +10,18 @@ export interface WorkloadSpec {
   readonly description: string;
   /** Shares of each operation; they sum to 1. */
   readonly mix: Readonly<Partial<Record<OpKind, number>>>;
-  readonly distribution: 'zipfian' | 'latest' | 'sequential';
+  readonly distribution: 'zipfian' | 'latest' | 'sequential' | 'uniform';
+  /** A CRDT workload: its updates are operations on a bucket of this type. */
+  readonly crdt?: 'counter' | 'set';
+  /** Keys it spreads over when not the loaded key count (CRDTs need no load phase). */
+  readonly keys?: number;
 }
+
+/** Counters the hot-key workload increments: the zipfian's top one takes ~13% of them. */
+export const HOT_COUNTERS = 1000;
+/** Sets the set workload adds to, and the distinct elements each can hold (tags, say). */
+export const SETS = 10_000;
+export const SET_ELEMENTS = 64;
 
 export const WORKLOADS: Readonly<Record<WorkloadName, WorkloadSpec>> = {
   A: { name: 'A', description: '50% read / 50% update', mix: { read: 0.5, update: 0.5 }, distribution: 'zipfian' },
@@ -19,6 +30,9 @@ export const WORKLOADS: Readonly<Record<WorkloadName, WorkloadSpec>> = {
   D: { name: 'D', description: '95% read / 5% insert, latest keys read most', mix: { read: 0.95, insert: 0.05 }, distribution: 'latest' },
   F: { name: 'F', description: '50% read / 50% read-modify-write (with the causal context)', mix: { read: 0.5, rmw: 0.5 }, distribution: 'zipfian' },
   W: { name: 'W', description: '100% writes of new keys (load phase)', mix: { insert: 1 }, distribution: 'sequential' },
+  'CTR-HOT': { name: 'CTR-HOT', description: `counter increments, zipfian over ${HOT_COUNTERS} counters`, mix: { update: 1 }, distribution: 'zipfian', crdt: 'counter', keys: HOT_COUNTERS },
+  'CTR-SPREAD': { name: 'CTR-SPREAD', description: 'counter increments, uniform over the loaded key count', mix: { update: 1 }, distribution: 'uniform', crdt: 'counter' },
+  'SET-ADD': { name: 'SET-ADD', description: `set adds of one of ${SET_ELEMENTS} elements, zipfian over ${SETS} sets`, mix: { update: 1 }, distribution: 'zipfian', crdt: 'set', keys: SETS },
 };
 
 /** mulberry32: small, fast, seeded; good enough to pick keys and operations. */
@@ -115,6 +129,7 @@ export class OpChooser {
       }
     }
     if (kind === 'insert') return { kind, key: this.inserts.next++ };
+    if (this.spec.distribution === 'uniform') return { kind, key: Math.floor(this.random() * this.records) };
     if (this.spec.distribution === 'latest') {
       const latest = this.inserts.next - 1;
       return { kind, key: Math.max(0, latest - this.zipf.next()) };
