@@ -18,6 +18,11 @@ export interface IterateOptions {
 export interface Engine {
   /** Resolves to undefined when the key is absent. */
   get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * Puts and deletes are applied, and settle, in call order among themselves (batch is not
+   * ordered with them), also when the caller does not wait for one before making the next:
+   * ObjectStore pipelines a key's updates on this.
+   */
   put(key: Uint8Array, value: Uint8Array): Promise<void>;
   delete(key: Uint8Array): Promise<void>;
   /** Applies every op atomically: all or none are visible after a crash. */

@@ -4,6 +4,14 @@
 // Consistency rule: every read that fills the cache and every write runs in the key's
 // queue, so the cache never holds a value older than storage (a read that raced a write
 // could otherwise cache what the write just replaced).
+//
+// Updates of one key are pipelined: the next update computes on the value the previous one
+// handed to the engine, without waiting for it to be durable, because the engine applies
+// writes in call order (RocksDB group commit writes batches one after another). So a hot
+// key's updates share group-commit batches instead of taking one batch, one thread-pool
+// round trip and one event-loop turn each. Each update still resolves only when its own
+// write is durable. Engine reads (a cache miss, a removal) wait until no write of the key is
+// in flight, and the cache and the onWrite hook follow completions, which come in order.
 
 import { LRUCache } from 'lru-cache';
 import type { VersionedObject } from '../core/types.ts';
@@ -77,8 +85,19 @@ export interface ScanOptions {
   readonly onCorrupt?: (err: CorruptRecordError) => void;
 }
 
-interface KeyQueue {
-  tail: Promise<void>;
+/**
+ * One key's operations. At most one holds the gate (is choosing its next value, reading or
+ * removing); updates pass the gate on once their write is handed to the engine, other
+ * operations once they are done, and those also wait until `inflight` is 0.
+ */
+interface KeyQueue<T> {
+  gate: boolean;
+  /** Operations waiting for the gate, in arrival order. */
+  readonly waiting: { readonly exclusive: boolean; readonly start: () => void }[];
+  /** Writes handed to the engine and not yet settled; `head` is the newest one's value. */
+  inflight: number;
+  head: T | undefined;
+  /** Accepted and not yet settled (bounded by maxQueuedPerKey). */
   depth: number;
 }
 
@@ -92,8 +111,10 @@ export class ObjectStore<T extends object = VersionedObject> {
   readonly #onWrite: BaseOptions['onWrite'];
   readonly #knownAbsent: BaseOptions['knownAbsent'];
   // Only keys with operations in flight have an entry; drained queues are removed.
-  readonly #queues = new Map<string, KeyQueue>();
+  readonly #queues = new Map<string, KeyQueue<T>>();
   #closed = false;
+  /** Called when the last queue drains (close() waits for it). */
+  #drained: (() => void) | undefined;
 
   constructor(engine: Engine, opts: ObjectStoreOptions<T>) {
     if (!Number.isSafeInteger(opts.cacheEntries) || opts.cacheEntries < 0) {
@@ -149,22 +170,72 @@ export class ObjectStore<T extends object = VersionedObject> {
   update(bucket: string, key: string, fn: (cur: T | undefined) => T | null): Promise<T | undefined> {
     if (this.#closed) return Promise.reject(new StoreClosedError('object store is closed'));
     const ck = cacheKey(bucket, key);
-    return this.#exclusive(ck, () => {
-      // Most writes find the key cached, or known to be new: no engine read to wait for.
-      const known = this.#loadKnown(bucket, key, ck);
-      return known === UNKNOWN ? this.#read(bucket, key, ck).then((cur) => this.#write(bucket, key, ck, cur, fn)) : this.#write(bucket, key, ck, known, fn);
+    return new Promise<T | undefined>((resolve, reject) => {
+      const start = (q: KeyQueue<T>): void => {
+        // The newest value handed to the engine, else the cache, else (rarely: neither cached
+        // nor known absent) an engine read, which no write of this key can be racing.
+        const known = q.inflight > 0 ? q.head : this.#loadKnown(bucket, key, ck);
+        if (known !== UNKNOWN) return this.#write(q, bucket, key, ck, known, fn, resolve, reject);
+        this.#read(bucket, key, ck).then(
+          (cur) => this.#write(q, bucket, key, ck, cur, fn, resolve, reject),
+          (err: unknown) => {
+            reject(err);
+            this.#done(ck, q, true);
+          },
+        );
+      };
+      const err = this.#enqueue(ck, false, start);
+      if (err !== undefined) reject(err);
     });
   }
 
-  async #write(bucket: string, key: string, ck: string, cur: T | undefined, fn: (cur: T | undefined) => T | null): Promise<T | undefined> {
-    const next = fn(cur);
-    if (next === null) return cur;
-    const record = encodeValue(this.#codec, next);
-    await this.#engine.put(encodeObjectKey(bucket, key), record);
-    this.stats.writes++;
-    this.#cacheSet(ck, next, record);
-    this.#onWrite?.(bucket, key, { record, value: next });
-    return next;
+  /** Chooses the next value and hands it to the engine; passes the gate on right after. */
+  #write(
+    q: KeyQueue<T>,
+    bucket: string,
+    key: string,
+    ck: string,
+    cur: T | undefined,
+    fn: (cur: T | undefined) => T | null,
+    resolve: (v: T | undefined) => void,
+    reject: (e: unknown) => void,
+  ): void {
+    let next: T | null;
+    let record: Uint8Array;
+    let put: Promise<void>;
+    try {
+      next = fn(cur);
+      if (next === null) {
+        resolve(cur);
+        return this.#done(ck, q, true);
+      }
+      record = encodeValue(this.#codec, next);
+      put = this.#engine.put(encodeObjectKey(bucket, key), record);
+    } catch (err) {
+      reject(err);
+      return this.#done(ck, q, true);
+    }
+    // In flight: the next update of this key may compute on `next` now (once this write's
+    // completion is registered: callbacks must run in the engine's order).
+    q.inflight++;
+    q.head = next;
+    const value = next;
+    put.then(
+      () => {
+        this.stats.writes++;
+        this.#cacheSet(ck, value, record);
+        this.#onWrite?.(bucket, key, { record, value });
+        this.#landed(ck, q);
+        resolve(value);
+      },
+      (err: unknown) => {
+        // Later updates of this key may already be built on `value`: that is "maybe
+        // written", like any failed write. Their clocks carry its dot, so none is reused.
+        this.#landed(ck, q);
+        reject(err);
+      },
+    );
+    this.#passGate(ck, q);
   }
 
   /** Physical removal (reaping a tombstone, dropping a handed-off key); not a client delete. */
@@ -234,7 +305,7 @@ export class ObjectStore<T extends object = VersionedObject> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await Promise.all([...this.#queues.values()].map((q) => q.tail));
+    while (this.#queues.size > 0) await new Promise<void>((r) => (this.#drained = r));
     this.#cache?.clear();
     await this.#engine.close();
   }
@@ -282,46 +353,100 @@ export class ObjectStore<T extends object = VersionedObject> {
     else cache.set(ck, value);
   }
 
-  /** Runs `fn` after every earlier operation on the same key has settled. */
+  /**
+   * Runs `fn` once it holds the key's gate and no write of the key is in flight (every
+   * earlier operation on the key has settled); passes the gate on when `fn` settles.
+   */
   #exclusive<R>(ck: string, fn: () => Promise<R>): Promise<R> {
-    let q = this.#queues.get(ck);
-    if (q === undefined) {
-      // Nothing in flight for this key (the usual case): start now, without a hop through
-      // an already resolved promise, and let later operations queue behind this one.
-      const idle: KeyQueue = { tail: RESOLVED, depth: 1 };
-      this.#queues.set(ck, idle);
-      let run: Promise<R>;
-      try {
-        run = fn();
-      } catch (err) {
-        run = Promise.reject(err);
-      }
-      idle.tail = run.then(
-        () => this.#release(ck, idle),
-        () => this.#release(ck, idle),
-      );
-      return run;
-    }
-    if (q.depth >= this.#maxQueuedPerKey) {
-      return Promise.reject(new KeyBusyError(`too many operations queued for one key (${q.depth})`));
-    }
-    q.depth++;
-    const queue = q;
-    const run = queue.tail.then(fn);
-    queue.tail = run.then(
-      () => this.#release(ck, queue),
-      () => this.#release(ck, queue),
-    );
-    return run;
+    return new Promise<R>((resolve, reject) => {
+      const start = (q: KeyQueue<T>): void => {
+        let run: Promise<R>;
+        try {
+          run = fn();
+        } catch (err) {
+          run = Promise.reject(err);
+        }
+        run.then(
+          (v) => {
+            resolve(v);
+            this.#done(ck, q, true);
+          },
+          (err: unknown) => {
+            reject(err);
+            this.#done(ck, q, true);
+          },
+        );
+      };
+      const err = this.#enqueue(ck, true, start);
+      if (err !== undefined) reject(err);
+    });
   }
 
-  #release(ck: string, q: KeyQueue): void {
+  /**
+   * Queues an operation on a key; starts it at once when the key is idle (the usual case: no
+   * promise hop). Returns an error instead when too many are queued already.
+   */
+  #enqueue(ck: string, exclusive: boolean, start: (q: KeyQueue<T>) => void): Error | undefined {
+    let q = this.#queues.get(ck);
+    if (q === undefined) {
+      q = { gate: true, waiting: [], inflight: 0, head: undefined, depth: 1 };
+      this.#queues.set(ck, q);
+      start(q);
+      return undefined;
+    }
+    if (q.depth >= this.#maxQueuedPerKey) return new KeyBusyError(`too many operations queued for one key (${q.depth})`);
+    q.depth++;
+    const queue = q;
+    q.waiting.push({ exclusive, start: () => start(queue) });
+    this.#pump(ck, q);
+    return undefined;
+  }
+
+  /** Starts the next waiting operation if the gate is free (and, for an exclusive one, no write is in flight). */
+  #pump(ck: string, q: KeyQueue<T>): void {
+    if (q.gate) return;
+    const next = q.waiting[0];
+    if (next === undefined) {
+      if (q.inflight === 0) this.#forget(ck, q);
+      return;
+    }
+    if (next.exclusive && q.inflight > 0) return; // #landed pumps again
+    q.waiting.shift();
+    q.gate = true;
+    next.start();
+  }
+
+  /** The gate holder is done choosing (its write, if any, is in flight). */
+  #passGate(ck: string, q: KeyQueue<T>): void {
+    q.gate = false;
+    this.#pump(ck, q);
+  }
+
+  /** An operation settled without a write in flight: it passes the gate and leaves. */
+  #done(ck: string, q: KeyQueue<T>, holdsGate: boolean): void {
     q.depth--;
-    if (q.depth === 0 && this.#queues.get(ck) === q) this.#queues.delete(ck);
+    if (holdsGate) q.gate = false;
+    this.#pump(ck, q);
+  }
+
+  /** A write handed to the engine settled (in call order). */
+  #landed(ck: string, q: KeyQueue<T>): void {
+    q.inflight--;
+    if (q.inflight === 0) q.head = undefined;
+    this.#done(ck, q, false);
+  }
+
+  #forget(ck: string, q: KeyQueue<T>): void {
+    if (q.depth !== 0 || this.#queues.get(ck) !== q) return;
+    this.#queues.delete(ck);
+    if (this.#queues.size === 0 && this.#drained !== undefined) {
+      const wake = this.#drained;
+      this.#drained = undefined;
+      wake();
+    }
   }
 }
 
-const RESOLVED: Promise<void> = Promise.resolve();
 /** "Not known without an engine read" (undefined already means "absent"). */
 const UNKNOWN: unique symbol = Symbol('unknown');
 

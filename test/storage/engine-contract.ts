@@ -51,6 +51,17 @@ export function engineContract(name: string, open: () => Promise<Engine>): void 
       await e.delete(s('k')); // deleting an absent key is not an error
     });
 
+    it('writes not awaited are applied and settle in call order (ObjectStore pipelines on it)', async () => {
+      const e = await fresh();
+      const settled: number[] = [];
+      const writes = Array.from({ length: 50 }, (_, i) =>
+        (i % 7 === 6 ? e.delete(s('k')) : e.put(s('k'), s(`v${i}`))).then(() => settled.push(i)),
+      );
+      await Promise.all(writes);
+      expect(settled).toEqual(Array.from({ length: 50 }, (_, i) => i));
+      expect(hex(await e.get(s('k')))).toBe(hex(s('v49')));
+    });
+
     it('stores an empty value as present', async () => {
       const e = await fresh();
       await e.put(s('k'), new Uint8Array(0));

@@ -81,3 +81,48 @@ export function slowEngine(
     },
   };
 }
+
+/**
+ * Wraps an engine so puts wait until released, as writes waiting for a group commit do; they
+ * reach the inner engine and settle in call order (the Engine contract). `failNext` makes the
+ * next puts fail when released, without writing.
+ */
+export function heldWritesEngine(inner: Engine): Engine & {
+  /** Puts called and not yet released. */
+  readonly held: number;
+  /** Settles every held put, in call order. */
+  releaseAll(): Promise<void>;
+  failNext(count: number): void;
+} {
+  const queue: { key: Uint8Array; value: Uint8Array; fail: boolean; resolve(): void; reject(e: Error): void }[] = [];
+  let failing = 0;
+  return {
+    get held() {
+      return queue.length;
+    },
+    async releaseAll() {
+      while (queue.length > 0) {
+        const w = queue.shift()!;
+        if (w.fail) w.reject(new Error('injected write failure'));
+        else {
+          await inner.put(w.key, w.value);
+          w.resolve();
+        }
+      }
+      await tick();
+    },
+    failNext(count: number) {
+      failing = count;
+    },
+    get: (key) => inner.get(key),
+    put(key: Uint8Array, value: Uint8Array) {
+      const fail = failing > 0;
+      if (fail) failing--;
+      return new Promise<void>((resolve, reject) => queue.push({ key, value, fail, resolve, reject }));
+    },
+    delete: (key) => inner.delete(key),
+    batch: (ops) => inner.batch(ops),
+    iterate: (options) => inner.iterate(options),
+    close: () => inner.close(),
+  };
+}

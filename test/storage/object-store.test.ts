@@ -21,7 +21,7 @@ import {
 } from '../../src/storage/records.ts';
 import type { RecordCodec } from '../../src/storage/records.ts';
 import { openRocksEngine } from '../../src/storage/rocksdb.ts';
-import { appendSibling, objWith, slowEngine } from './helpers.ts';
+import { appendSibling, heldWritesEngine, objWith, slowEngine } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'shoal-store-'));
 let dirs = 0;
@@ -307,6 +307,73 @@ describe.each(engines)('ObjectStore on %s', (_name, open) => {
     expect(settled).toBe(true);
     await expect(store.get('b', 'k')).rejects.toBeInstanceOf(StoreClosedError);
     await expect(store.update('b', 'k', () => null)).rejects.toBeInstanceOf(StoreClosedError);
+  });
+});
+
+describe('ObjectStore pipelines the updates of one key', () => {
+  /** Lets queued operations reach the engine, then settles every held write. */
+  const settleHeld = async (engine: { releaseAll(): Promise<void> }): Promise<void> => {
+    await new Promise((r) => setImmediate(r));
+    await engine.releaseAll();
+  };
+
+  it('computes the next update before the previous write is durable, resolving each only when its own write is', async () => {
+    const engine = heldWritesEngine(new MemoryEngine());
+    const store = new ObjectStore(engine, { cacheEntries: 10, knownAbsent: () => true });
+    let resolved = 0;
+    const ops = Array.from({ length: 5 }, (_, i) => store.update('b', 'hot', (cur) => appendSibling(cur, `w${i}-`)).then((v) => (resolved++, v)));
+    await new Promise((r) => setImmediate(r));
+    expect(engine.held).toBe(5); // all five handed to the engine, none waited for another's write
+    expect(resolved).toBe(0); // and none acknowledged before its write is durable
+    await engine.releaseAll();
+    const results = await Promise.all(ops);
+    expect(results.map((r) => r?.siblings.length)).toEqual([1, 2, 3, 4, 5]);
+    expect(canon(await stored(engine, 'b', 'hot'))).toBe(canon(results[4]));
+    expect(canon(await store.get('b', 'hot'))).toBe(canon(results[4])); // the cache follows the last write
+    await store.close();
+  });
+
+  it('a failed write fails its own update; later ones built on it carry its dot, so no dot is handed out twice', async () => {
+    const engine = heldWritesEngine(new MemoryEngine());
+    const store = new ObjectStore(engine, { cacheEntries: 0 });
+    const zeroth = store.update('b', 'k', (cur) => appendSibling(cur));
+    await settleHeld(engine);
+    await zeroth;
+    engine.failNext(1);
+    const first = store.update('b', 'k', (cur) => appendSibling(cur)).then(() => 'stored', (err: Error) => err.message); // dot n1:2: its write fails
+    const second = store.update('b', 'k', (cur) => appendSibling(cur)); // dot n1:3, computed on n1:2
+    await new Promise((r) => setImmediate(r));
+    expect(engine.held).toBe(2);
+    await engine.releaseAll();
+    expect(await first).toMatch(/injected/);
+    expect((await second)?.clock).toEqual({ n1: 3 });
+    // The next update starts from what is stored (n1:3), not from before the failure.
+    const third = store.update('b', 'k', (cur) => appendSibling(cur));
+    await settleHeld(engine);
+    expect((await third)?.clock).toEqual({ n1: 4 });
+    expect((await stored(engine, 'b', 'k'))?.clock).toEqual({ n1: 4 });
+    await store.close();
+  });
+
+  it('an engine read or a removal waits until no write of the key is in flight', async () => {
+    const engine = heldWritesEngine(new MemoryEngine());
+    const store = new ObjectStore(engine, { cacheEntries: 0 });
+    const write = store.update('b', 'k', () => objWith(2));
+    let read: VersionedObject | undefined | 'pending' = 'pending';
+    const get = store.get('b', 'k').then((v) => (read = v));
+    let removed = false;
+    const remove = store.remove('b', 'k').then(() => (removed = true));
+    await new Promise((r) => setImmediate(r));
+    expect(engine.held).toBe(1);
+    expect(read).toBe('pending'); // it would have read the engine before the write landed
+    expect(removed).toBe(false);
+    await engine.releaseAll();
+    await write;
+    await get;
+    expect(canon(read as unknown as VersionedObject)).toBe(canon(objWith(2)));
+    await remove;
+    expect(await stored(engine, 'b', 'k')).toBeUndefined();
+    await store.close();
   });
 });
 
