@@ -36,9 +36,8 @@ const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
  * UTF-8 cannot carry a lone surrogate (TextEncoder would turn it into U+FFFD, so two
  * different names could share a storage key): refuse such names outright.
  */
-function utf8Name(what: string, name: string): Uint8Array {
+function checkName(what: string, name: string): void {
   if (LONE_SURROGATE.test(name)) throw new TypeError(`${what} is not well-formed Unicode (lone surrogate)`);
-  return utf8.encode(name);
 }
 
 /** The one-byte prefix of a whole keyspace. */
@@ -48,24 +47,28 @@ export function keyspacePrefix(space: Keyspace): Uint8Array {
 
 /** Prefix of every object key in `bucket`. */
 export function bucketPrefix(bucket: string): Uint8Array {
-  const b = utf8Name('bucket name', bucket);
-  if (b.length > MAX_BUCKET_BYTES) {
-    throw new RangeError(`bucket name is ${b.length} bytes; at most ${MAX_BUCKET_BYTES} fit a storage key`);
-  }
-  const out = new Uint8Array(3 + b.length);
-  out[0] = Keyspace.Object;
-  out[1] = b.length >>> 8;
-  out[2] = b.length & 0xff;
-  out.set(b, 3);
-  return out;
+  return objectKey(bucket, '');
 }
 
 export function encodeObjectKey(bucket: string, key: string): Uint8Array {
-  const prefix = bucketPrefix(bucket);
-  const k = utf8Name('key', key);
-  const out = new Uint8Array(prefix.length + k.length);
-  out.set(prefix, 0);
-  out.set(k, prefix.length);
+  return objectKey(bucket, key);
+}
+
+// One allocation, the strings encoded straight into it: every read and write builds a key,
+// and three intermediate arrays (each its own ArrayBuffer) cost more than the rest of it.
+function objectKey(bucket: string, key: string): Uint8Array {
+  checkName('bucket name', bucket);
+  checkName('key', key);
+  const bLen = Buffer.byteLength(bucket, 'utf8');
+  if (bLen > MAX_BUCKET_BYTES) {
+    throw new RangeError(`bucket name is ${bLen} bytes; at most ${MAX_BUCKET_BYTES} fit a storage key`);
+  }
+  const out = Buffer.allocUnsafe(3 + bLen + Buffer.byteLength(key, 'utf8'));
+  out[0] = Keyspace.Object;
+  out[1] = bLen >>> 8;
+  out[2] = bLen & 0xff;
+  out.write(bucket, 3, 'utf8');
+  out.write(key, 3 + bLen, 'utf8');
   return out;
 }
 
@@ -89,7 +92,8 @@ export function decodeObjectKey(bytes: Uint8Array): { bucket: string; key: strin
 
 /** Metadata entries, e.g. `incarnation`. */
 export function encodeMetaKey(name: string): Uint8Array {
-  const n = utf8Name('metadata name', name);
+  checkName('metadata name', name);
+  const n = utf8.encode(name);
   const out = new Uint8Array(1 + n.length);
   out[0] = Keyspace.Metadata;
   out.set(n, 1);

@@ -39,8 +39,12 @@ export class CorruptRecordError extends Error {
   }
 }
 
+/**
+ * The stored form of `body`. A slice of Node's shared buffer pool (a fresh ArrayBuffer per
+ * write costs about a microsecond): engines copy what they keep, so do not hold on to it.
+ */
 export function encodeRecord(type: RecordType, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + body.length);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
   out[0] = type;
   out[1] = RECORD_FORMAT_VERSION;
   out.set(body, HEADER_BYTES);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -53,6 +54,23 @@ describe('ring', () => {
       fc.property(fc.string(), fc.string(), (b, k) => {
         const h = keyHash(b, k);
         expect(Number.isInteger(h) && h >= 0 && h <= 0xffff_ffff).toBe(true);
+      }),
+    );
+  });
+
+  it('keyHash is md5 of the length-prefixed UTF-8 bytes, for any strings, long ones and byte inputs', () => {
+    const reference = (b: Uint8Array, k: Uint8Array): number => {
+      const buf = Buffer.alloc(4 + b.length + k.length);
+      buf.writeUInt32BE(b.length, 0);
+      buf.set(b, 4);
+      buf.set(k, 4 + b.length);
+      return createHash('md5').update(buf).digest().readUInt32BE(0);
+    };
+    const utf8 = (s: string) => new TextEncoder().encode(s);
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary', maxLength: 3000 }), fc.boolean(), (b, k, asBytes) => {
+        const expected = reference(utf8(b), utf8(k));
+        expect(asBytes ? keyHash(utf8(b), utf8(k)) : keyHash(b, k)).toBe(expected);
       }),
     );
   });

@@ -28,6 +28,17 @@ import { objWith } from './helpers.ts';
 const text = fc.string({ unit: 'binary', maxLength: 40 });
 
 describe('object keys', () => {
+  it('object keys are the documented layout, for any strings (one buffer, written in place)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 50 }), fc.string({ unit: 'grapheme', maxLength: 300 }), (bucket, key) => {
+        const b = new TextEncoder().encode(bucket);
+        const expected = Buffer.concat([Buffer.from([0x01, b.length >>> 8, b.length & 0xff]), b, new TextEncoder().encode(key)]);
+        expect(Buffer.from(encodeObjectKey(bucket, key)).equals(expected)).toBe(true);
+        expect(Buffer.from(bucketPrefix(bucket)).equals(expected.subarray(0, 3 + b.length))).toBe(true);
+      }),
+    );
+  });
+
   it('round-trip any bucket and key, including separators and NULs', () => {
     fc.assert(
       fc.property(text, text, (bucket, key) => {
