@@ -97,6 +97,8 @@ interface KeyQueue<T> {
   /** Writes handed to the engine and not yet settled; `head` is the newest one's value. */
   inflight: number;
   head: T | undefined;
+  /** The newest write handed to the engine while `inflight` > 0. */
+  lastPut: Promise<void> | undefined;
   /** Accepted and not yet settled (bounded by maxQueuedPerKey). */
   depth: number;
 }
@@ -206,8 +208,24 @@ export class ObjectStore<T extends object = VersionedObject> {
     try {
       next = fn(cur);
       if (next === null) {
-        resolve(cur);
-        return this.#done(ck, q, true);
+        const pending = q.inflight > 0 ? q.lastPut : undefined;
+        if (pending === undefined) {
+          resolve(cur);
+          return this.#done(ck, q, true);
+        }
+        // `cur` is the newest value handed to the engine: stored only once that write is
+        // (a replica must not acknowledge a delivery it holds only in flight).
+        pending.then(
+          () => {
+            resolve(cur);
+            this.#done(ck, q, false);
+          },
+          (err: unknown) => {
+            reject(err);
+            this.#done(ck, q, false);
+          },
+        );
+        return this.#passGate(ck, q);
       }
       record = encodeValue(this.#codec, next);
       put = this.#engine.put(encodeObjectKey(bucket, key), record);
@@ -219,6 +237,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     // completion is registered: callbacks must run in the engine's order).
     q.inflight++;
     q.head = next;
+    q.lastPut = put;
     const value = next;
     put.then(
       () => {
@@ -389,7 +408,7 @@ export class ObjectStore<T extends object = VersionedObject> {
   #enqueue(ck: string, exclusive: boolean, start: (q: KeyQueue<T>) => void): Error | undefined {
     let q = this.#queues.get(ck);
     if (q === undefined) {
-      q = { gate: true, waiting: [], inflight: 0, head: undefined, depth: 1 };
+      q = { gate: true, waiting: [], inflight: 0, head: undefined, lastPut: undefined, depth: 1 };
       this.#queues.set(ck, q);
       start(q);
       return undefined;
@@ -432,7 +451,10 @@ export class ObjectStore<T extends object = VersionedObject> {
   /** A write handed to the engine settled (in call order). */
   #landed(ck: string, q: KeyQueue<T>): void {
     q.inflight--;
-    if (q.inflight === 0) q.head = undefined;
+    if (q.inflight === 0) {
+      q.head = undefined;
+      q.lastPut = undefined;
+    }
     this.#done(ck, q, false);
   }
 

@@ -355,6 +355,30 @@ describe('ObjectStore pipelines the updates of one key', () => {
     await store.close();
   });
 
+  it('an update that changes nothing resolves only once the write it saw in flight is durable', async () => {
+    const engine = heldWritesEngine(new MemoryEngine());
+    const store = new ObjectStore(engine, { cacheEntries: 10, knownAbsent: () => true });
+    const write = store.update('b', 'k', () => objWith(1));
+    let same: VersionedObject | undefined | 'pending' = 'pending';
+    const unchanged = store.update('b', 'k', () => null).then((v) => (same = v));
+    await new Promise((r) => setImmediate(r));
+    expect(same).toBe('pending'); // a replica must not acknowledge what is only in flight
+    await engine.releaseAll();
+    await write;
+    await unchanged;
+    expect(canon(same as unknown as VersionedObject)).toBe(canon(objWith(1)));
+
+    // If that write fails, so does the update that relied on it.
+    engine.failNext(1);
+    const failing = store.update('b', 'k2', () => objWith(2)).then(() => 'stored', (e: Error) => e.message);
+    const relying = store.update('b', 'k2', () => null).then(() => 'stored', (e: Error) => e.message);
+    await new Promise((r) => setImmediate(r));
+    await engine.releaseAll();
+    expect(await failing).toMatch(/injected/);
+    expect(await relying).toMatch(/injected/);
+    await store.close();
+  });
+
   it('an engine read or a removal waits until no write of the key is in flight', async () => {
     const engine = heldWritesEngine(new MemoryEngine());
     const store = new ObjectStore(engine, { cacheEntries: 0 });
