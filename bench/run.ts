@@ -29,7 +29,7 @@ const { values: args } = parseArgs({
 });
 const QUICK = args.quick === true;
 
-/** Every size, count and duration of a run; --quick trades coverage for a ~2 minute run. */
+/** Every size, count and duration of a run; --quick trades coverage for a ~3 minute run. */
 const PLAN = QUICK
   ? {
       keys: 10_000,
