@@ -9,7 +9,7 @@ import { startProcessCluster, type ProcessCluster } from '../../test/helpers/pro
 import { connect } from 'node:net';
 import type { HostPort, KvProtocol } from './load.ts';
 import { freePorts, spawnProc, stopProc, waitHttp, which, type Proc } from './procs.ts';
-import { rng, SET_ELEMENTS } from './ycsb.ts';
+import { rng, SET_ELEMENTS, type CrdtWorkloadType } from './ycsb.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -56,7 +56,6 @@ export function shoalProtocol(bucket: string, c: Consistency): KvProtocol {
   };
 }
 
-export type CrdtWorkloadType = 'counter' | 'set';
 /** The bench cluster's CRDT buckets, one per type the workloads use. */
 export const CRDT_BUCKETS: Readonly<Record<CrdtWorkloadType, string>> = { counter: 'ctr', set: 'tags' };
 const JSON_TYPE = 'Content-Type: application/json\r\n';

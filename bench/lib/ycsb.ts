@@ -4,6 +4,8 @@
 
 export type WorkloadName = 'A' | 'B' | 'C' | 'D' | 'F' | 'W' | 'CTR-HOT' | 'CTR-SPREAD' | 'SET-ADD';
 export type OpKind = 'read' | 'update' | 'insert' | 'rmw';
+/** The CRDT types the CRDT workloads update. */
+export type CrdtWorkloadType = 'counter' | 'set';
 
 export interface WorkloadSpec {
   readonly name: WorkloadName;
@@ -12,7 +14,7 @@ export interface WorkloadSpec {
   readonly mix: Readonly<Partial<Record<OpKind, number>>>;
   readonly distribution: 'zipfian' | 'latest' | 'sequential' | 'uniform';
   /** A CRDT workload: its updates are operations on a bucket of this type. */
-  readonly crdt?: 'counter' | 'set';
+  readonly crdt?: CrdtWorkloadType;
   /** Keys it spreads over when not the loaded key count (CRDTs need no load phase). */
   readonly keys?: number;
 }

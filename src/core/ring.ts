@@ -69,8 +69,6 @@ export function buildRing(members: readonly NodeId[], vnodesPerNode = DEFAULT_VN
   };
 }
 
-
-
 /**
  * Hash of (bucket, key) as uint32. The bucket is length-prefixed so ("ab","c") and
  * ("a","bc") differ; stable across processes and platforms (md5, big-endian prefix).

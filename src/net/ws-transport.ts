@@ -712,11 +712,12 @@ function asBytes(v: unknown, len: number): Buffer | undefined {
   return v instanceof Uint8Array && v.length === len ? Buffer.from(v) : undefined;
 }
 
-/** A module function, not a closure per call (each would cost tsx's keepNames a __name). */
+/** ws's generateMask for the peer link (see ensureDial). */
 function zeroMask(mask: Buffer): void {
   mask.fill(0);
 }
 
+/** A module function, not a closure per call (each would cost tsx's keepNames a __name). */
 function failCall(code: PeerError['code'], peer: NodeId, why: string): Promise<Message> {
   return Promise.reject(new PeerError(code, peer, why));
 }

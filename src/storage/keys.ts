@@ -47,16 +47,12 @@ export function keyspacePrefix(space: Keyspace): Uint8Array {
 
 /** Prefix of every object key in `bucket`. */
 export function bucketPrefix(bucket: string): Uint8Array {
-  return objectKey(bucket, '');
-}
-
-export function encodeObjectKey(bucket: string, key: string): Uint8Array {
-  return objectKey(bucket, key);
+  return encodeObjectKey(bucket, '');
 }
 
 // One allocation, the strings encoded straight into it: every read and write builds a key,
 // and three intermediate arrays (each its own ArrayBuffer) cost more than the rest of it.
-function objectKey(bucket: string, key: string): Uint8Array {
+export function encodeObjectKey(bucket: string, key: string): Uint8Array {
   checkName('bucket name', bucket);
   checkName('key', key);
   const bLen = Buffer.byteLength(bucket, 'utf8');

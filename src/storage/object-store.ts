@@ -108,7 +108,6 @@ export class ObjectStore<T extends object = VersionedObject> {
   readonly #engine: Engine;
   readonly #codec: RecordCodec<T>;
   readonly #cache: LRUCache<string, T> | undefined;
-  readonly #cacheBytes: boolean;
   readonly #maxQueuedPerKey: number;
   readonly #onWrite: BaseOptions['onWrite'];
   readonly #knownAbsent: BaseOptions['knownAbsent'];
@@ -133,7 +132,6 @@ export class ObjectStore<T extends object = VersionedObject> {
     if (bytes !== undefined && (!Number.isSafeInteger(bytes) || bytes < 0)) {
       throw new RangeError(`cacheBytes must be a non-negative integer, got ${bytes}`);
     }
-    this.#cacheBytes = bytes !== undefined;
     this.#cache =
       opts.cacheEntries === 0 || bytes === 0
         ? undefined
@@ -215,16 +213,7 @@ export class ObjectStore<T extends object = VersionedObject> {
         }
         // `cur` is the newest value handed to the engine: stored only once that write is
         // (a replica must not acknowledge a delivery it holds only in flight).
-        pending.then(
-          () => {
-            resolve(cur);
-            this.#done(ck, q, false);
-          },
-          (err: unknown) => {
-            reject(err);
-            this.#done(ck, q, false);
-          },
-        );
+        this.#settleWith(pending.then(() => cur), ck, q, false, resolve, reject);
         return this.#passGate(ck, q);
       }
       record = encodeValue(this.#codec, next);
@@ -368,7 +357,7 @@ export class ObjectStore<T extends object = VersionedObject> {
     const cache = this.#cache;
     if (cache === undefined) return;
     // Over maxEntrySize, lru-cache stores nothing and drops the key's older copy as well.
-    if (this.#cacheBytes) cache.set(ck, value, { size: cachedSize(record) });
+    if (cache.maxSize > 0) cache.set(ck, value, { size: cachedSize(record) });
     else cache.set(ck, value);
   }
 
@@ -385,20 +374,25 @@ export class ObjectStore<T extends object = VersionedObject> {
         } catch (err) {
           run = Promise.reject(err);
         }
-        run.then(
-          (v) => {
-            resolve(v);
-            this.#done(ck, q, true);
-          },
-          (err: unknown) => {
-            reject(err);
-            this.#done(ck, q, true);
-          },
-        );
+        this.#settleWith(run, ck, q, true, resolve, reject);
       };
       const err = this.#enqueue(ck, true, start);
       if (err !== undefined) reject(err);
     });
+  }
+
+  /** Settles an operation with `run`'s outcome, then lets it leave the key's queue. */
+  #settleWith<R>(run: Promise<R>, ck: string, q: KeyQueue<T>, holdsGate: boolean, resolve: (v: R) => void, reject: (e: unknown) => void): void {
+    run.then(
+      (v) => {
+        resolve(v);
+        this.#done(ck, q, holdsGate);
+      },
+      (err: unknown) => {
+        reject(err);
+        this.#done(ck, q, holdsGate);
+      },
+    );
   }
 
   /**
