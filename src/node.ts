@@ -182,6 +182,22 @@ export class ShoalNode {
       metrics.gauge('shoal_rocksdb_write_stopped', '1 while RocksDB refuses writes until compaction catches up', () => rocks('rocksdb.is-write-stopped'));
       metrics.gauge('shoal_rocksdb_estimated_keys', 'RocksDB estimate of stored entries (objects, hints, metadata)', () => rocks('rocksdb.estimate-num-keys'));
     }
+    // The object caches (KV and CRDT stores) together: the hit share is what decides whether
+    // reads cost an engine read, so it is the first figure to look at when reads slow down.
+    const stores = [store, crdtStore.records] as const;
+    const sum = (f: (s: (typeof stores)[number]) => number) => stores.reduce((n, s) => n + f(s), 0);
+    metrics.labeledGauge('shoal_object_cache_lookups_total', 'Object lookups answered from the cache (hit) or not (miss) since start', 'result', () => ({
+      hit: sum((s) => s.stats.cacheHits),
+      miss: sum((s) => s.stats.cacheMisses),
+    }));
+    metrics.gauge('shoal_object_cache_entries', 'Objects in the object caches', () => sum((s) => s.cacheUsage().entries));
+    metrics.gauge('shoal_object_cache_bytes', 'Estimated bytes of the objects in the object caches (bounded by storage.cacheBytes each)', () =>
+      sum((s) => s.cacheUsage().bytes),
+    );
+    metrics.labeledGauge('shoal_storage_ops_total', 'Engine reads and writes (puts and removals) of stored objects since start', 'op', () => ({
+      read: sum((s) => s.stats.reads),
+      write: sum((s) => s.stats.writes),
+    }));
     metrics.gauge('shoal_hint_backlog', 'Hints waiting for their owner to return', () => hints.backlog);
     metrics.gauge('shoal_members_up', 'Members this node sees up (itself included)', () =>
       gossiper.members().filter((m) => m.status === 'up').length,

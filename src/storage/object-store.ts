@@ -155,6 +155,11 @@ export class ObjectStore<T extends object = VersionedObject> {
     return this.#exclusive(ck, () => this.#load(bucket, key, ck));
   }
 
+  /** What the cache holds now: entries, and their estimated bytes when sizes are tracked. */
+  cacheUsage(): { entries: number; bytes: number } {
+    return { entries: this.#cache?.size ?? 0, bytes: this.#cache?.calculatedSize ?? 0 };
+  }
+
   /** The cached value, if any: no engine read, no queue, no stats (a hint, not a read). */
   peek(bucket: string, key: string): T | undefined {
     return this.#cache?.peek(cacheKey(bucket, key));

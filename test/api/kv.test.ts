@@ -139,6 +139,27 @@ describe('KV over HTTP (one node)', () => {
     expect((await req({ method: 'GET', url: '/buckets/cache/keys/t' })).statusCode).toBe(404);
   });
 
+  it('reports object cache hits and misses, cache size and engine writes in /metrics', async () => {
+    const metric = async (re: RegExp) => {
+      const m = re.exec((await req({ method: 'GET', url: '/metrics' })).body);
+      if (m === null) throw new Error(`no ${re} in /metrics`);
+      return Number(m[1]);
+    };
+    const hits = () => metric(/^shoal_object_cache_lookups_total\{result="hit",node="n1"\} (\d+)$/m);
+    const misses = () => metric(/^shoal_object_cache_lookups_total\{result="miss",node="n1"\} (\d+)$/m);
+    const [h0, m0] = [await hits(), await misses()];
+    // A new key: not cached, and the anti-entropy index knows it is absent (no engine read).
+    await req({ method: 'PUT', url: '/buckets/b/keys/m', payload: 'v' });
+    expect([await hits(), await misses()]).toEqual([h0, m0 + 1]);
+    await req({ method: 'GET', url: '/buckets/b/keys/m' });
+    await req({ method: 'GET', url: '/buckets/b/keys/m' });
+    expect([await hits(), await misses()]).toEqual([h0 + 2, m0 + 1]);
+    expect(await metric(/^shoal_object_cache_entries\{node="n1"\} (\d+)$/m)).toBe(1);
+    expect(await metric(/^shoal_object_cache_bytes\{node="n1"\} (\d+)$/m)).toBeGreaterThan(600);
+    expect(await metric(/^shoal_storage_ops_total\{op="write",node="n1"\} (\d+)$/m)).toBe(1);
+    expect(await metric(/^shoal_storage_ops_total\{op="read",node="n1"\} (\d+)$/m)).toBe(0);
+  });
+
   describe('bad input gets a 4xx with a message and stores nothing', () => {
     const cases: [string, InjectOpts, number, string][] = [
       ['forged context', { method: 'PUT', url: '/buckets/b/keys/x', payload: 'v', headers: { 'x-shoal-context': 'AAAAbm90LWEtY29udGV4dA' } }, 400, 'INVALID_CONTEXT'],
