@@ -103,6 +103,8 @@ interface Row {
   at80: RunStats | null;
   siblingReadShare: number | null;
   peerMsgsPerOp: number | null;
+  /** Share of the servers' object lookups answered from their caches during the closed run. */
+  cacheHitShare: number | null;
   rssMbPerNode: number[];
   /** performance.now() at the middle of the closed-loop run: pairs it with ceiling samples. */
   atMs: number;
@@ -153,15 +155,18 @@ interface Scraped {
   readonly l0FilesMax: number | null;
   /** Whether any node's RocksDB was throttling or stopping writes. */
   readonly writesThrottled: boolean;
+  /** Object cache lookups summed over the nodes, or null when not exposed. */
+  readonly cache: { readonly hits: number; readonly misses: number } | null;
 }
 
 /** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
 async function scrape(t: Target): Promise<Scraped> {
-  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false };
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null };
   let total = 0;
   let found = false;
   let l0: number | null = null;
   let throttled = false;
+  let cache: { hits: number; misses: number } | null = null;
   for (const url of t.metricsUrls) {
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
@@ -174,13 +179,17 @@ async function scrape(t: Target): Promise<Scraped> {
           l0 = Math.max(l0 ?? 0, value);
         } else if (/^shoal_rocksdb_write_(delayed|stopped)\{/.test(line) && value > 0) {
           throttled = true;
+        } else if (line.startsWith('shoal_object_cache_lookups_total{')) {
+          cache ??= { hits: 0, misses: 0 };
+          if (line.includes('result="hit"')) cache.hits += value;
+          else cache.misses += value;
         }
       }
     } catch {
-      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled };
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null };
     }
   }
-  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled };
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache };
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -292,7 +301,8 @@ async function runOne(
     // The other targets idle meanwhile, but not for free: their CPU is the run's noise floor.
     const otherPids = targets.filter((o) => o !== t).flatMap((o) => o.pids());
     const others0 = otherPids.reduce((s, p) => s + cpuSeconds(p), 0);
-    const msgs0 = (await scrape(t)).peerMsgs;
+    const before = await scrape(t);
+    const msgs0 = before.peerMsgs;
     const closedStart = performance.now();
     const closed = await gen.closed(new OpChooser(spec, records, ks.inserts, seed), value, { durationMs: PLAN.closedMs, maxOps: 10_000_000 });
     const atMs = (closedStart + performance.now()) / 2;
@@ -307,6 +317,7 @@ async function runOne(
       at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
       at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
+    const lookups = before.cache && after.cache ? { hits: after.cache.hits - before.cache.hits, misses: after.cache.misses - before.cache.misses } : null;
     const reads = closed.reads + (at50?.reads ?? 0) + (at80?.reads ?? 0);
     const sib = closed.siblingReads + (at50?.siblingReads ?? 0) + (at80?.siblingReads ?? 0);
     const ceiling = bareCeiling.get(size);
@@ -329,6 +340,7 @@ async function runOne(
       at80,
       siblingReadShare: t.kind === 'shoal' && reads > 0 ? sib / reads : null,
       peerMsgsPerOp: msgs0 !== null && msgs1 !== null && closed.ops > 0 ? Math.round((100 * (msgs1 - msgs0)) / closed.ops) / 100 : null,
+      cacheHitShare: lookups && lookups.hits + lookups.misses > 0 ? lookups.hits / (lookups.hits + lookups.misses) : null,
       rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)),
       atMs,
     };
@@ -337,6 +349,7 @@ async function runOne(
       `${row.target.padEnd(16)} ${workload} ${spec.crdt !== undefined ? 'JSON' : `${String(size).padStart(4)}B`} (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
         `${row.vsBare !== null ? ` ${row.vsBare}× bare` : ''}, ${row.opsPerCpuSec} ops/CPU-s, loadgen ${row.loadgenCpuPct}%, idle targets ${row.othersCpuPct}%` +
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
+        (row.cacheHitShare !== null ? `, cache hits ${(100 * row.cacheHitShare).toFixed(1)}%` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
         (errs > 0 ? `, ${errs} errors (${[...closed.errorSamples, ...(at50?.errorSamples ?? [])].slice(0, 3).join('; ')})` : ''),
     );
@@ -356,12 +369,13 @@ const RW_LABEL: Record<string, string> = { '1,1': '1,1', 'quorum,quorum': 'q,q',
 
 function table(rows: readonly Row[]): string {
   const head =
-    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | peer msgs/op | RSS MB/node |\n' +
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|';
+    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | RSS MB/node |\n' +
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|';
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
+    const hits = r.cacheHitShare === null ? '–' : `${(100 * r.cacheHitShare).toFixed(1)}%`;
+    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${hits} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }
