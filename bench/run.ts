@@ -105,6 +105,10 @@ interface Row {
   peerMsgsPerOp: number | null;
   /** Share of the servers' object lookups answered from their caches during the closed run. */
   cacheHitShare: number | null;
+  /** Replication events during the whole row (closed and open runs), summed over the nodes. */
+  events: Record<string, number>;
+  /** Longest event-loop delay on any node during the row, ms (prom-client, 10 ms resolution). */
+  loopDelayMaxMs: number | null;
   rssMbPerNode: number[];
   /** performance.now() at the middle of the closed-loop run: pairs it with ceiling samples. */
   atMs: number;
@@ -157,16 +161,25 @@ interface Scraped {
   readonly writesThrottled: boolean;
   /** Object cache lookups summed over the nodes, or null when not exposed. */
   readonly cache: { readonly hits: number; readonly misses: number } | null;
+  /** `shoal_events_total` (read repairs, hints, anti-entropy repairs, …) summed over the nodes. */
+  readonly events: ReadonlyMap<string, number>;
+  /**
+   * Longest event-loop delay on any node since the previous scrape (prom-client resets its
+   * histogram at each one), in ms; null when not exposed.
+   */
+  readonly loopDelayMaxMs: number | null;
 }
 
 /** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
 async function scrape(t: Target): Promise<Scraped> {
-  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null };
+  const events = new Map<string, number>();
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null };
   let total = 0;
   let found = false;
   let l0: number | null = null;
   let throttled = false;
   let cache: { hits: number; misses: number } | null = null;
+  let loopDelayMaxMs: number | null = null;
   for (const url of t.metricsUrls) {
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
@@ -183,13 +196,18 @@ async function scrape(t: Target): Promise<Scraped> {
           cache ??= { hits: 0, misses: 0 };
           if (line.includes('result="hit"')) cache.hits += value;
           else cache.misses += value;
+        } else if (line.startsWith('shoal_events_total{')) {
+          const event = /event="([^"]+)"/.exec(line)?.[1];
+          if (event !== undefined) events.set(event, (events.get(event) ?? 0) + value);
+        } else if (line.startsWith('shoal_process_nodejs_eventloop_lag_max_seconds{')) {
+          loopDelayMaxMs = Math.max(loopDelayMaxMs ?? 0, value * 1000);
         }
       }
     } catch {
-      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null };
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs };
     }
   }
-  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache };
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs };
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -317,6 +335,11 @@ async function runOne(
       at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
       at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
+    // Read after the open runs too: events over the whole row, and the longest stall in them.
+    const end = at50 !== null ? await scrape(t) : after;
+    const events: Record<string, number> = {};
+    for (const [e, n] of end.events) if (n - (before.events.get(e) ?? 0) > 0) events[e] = n - (before.events.get(e) ?? 0);
+    const delays = [after.loopDelayMaxMs, end.loopDelayMaxMs].filter((d): d is number => d !== null);
     const lookups = before.cache && after.cache ? { hits: after.cache.hits - before.cache.hits, misses: after.cache.misses - before.cache.misses } : null;
     const reads = closed.reads + (at50?.reads ?? 0) + (at80?.reads ?? 0);
     const sib = closed.siblingReads + (at50?.siblingReads ?? 0) + (at80?.siblingReads ?? 0);
@@ -341,6 +364,8 @@ async function runOne(
       siblingReadShare: t.kind === 'shoal' && reads > 0 ? sib / reads : null,
       peerMsgsPerOp: msgs0 !== null && msgs1 !== null && closed.ops > 0 ? Math.round((100 * (msgs1 - msgs0)) / closed.ops) / 100 : null,
       cacheHitShare: lookups && lookups.hits + lookups.misses > 0 ? lookups.hits / (lookups.hits + lookups.misses) : null,
+      events,
+      loopDelayMaxMs: delays.length > 0 ? Math.round(Math.max(...delays)) : null,
       rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)),
       atMs,
     };
@@ -349,7 +374,9 @@ async function runOne(
       `${row.target.padEnd(16)} ${workload} ${spec.crdt !== undefined ? 'JSON' : `${String(size).padStart(4)}B`} (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
         `${row.vsBare !== null ? ` ${row.vsBare}× bare` : ''}, ${row.opsPerCpuSec} ops/CPU-s, loadgen ${row.loadgenCpuPct}%, idle targets ${row.othersCpuPct}%` +
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
-        (row.cacheHitShare !== null ? `, cache hits ${(100 * row.cacheHitShare).toFixed(1)}%` : '') +
+        (row.cacheHitShare !== null ? `, cache hits ${cacheHits(row)}` : '') +
+        (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
+        (Object.keys(events).length > 0 ? `, events ${Object.entries(events).map(([e, n]) => `${e} ${n}`).join(' ')}` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
         (errs > 0 ? `, ${errs} errors (${[...closed.errorSamples, ...(at50?.errorSamples ?? [])].slice(0, 3).join('; ')})` : ''),
     );
@@ -367,15 +394,18 @@ function lat(s: RunStats | null): string {
 }
 const RW_LABEL: Record<string, string> = { '1,1': '1,1', 'quorum,quorum': 'q,q', '1,all': '1,all', 'all,all': 'all,all' };
 
+function cacheHits(r: Row): string {
+  return r.cacheHitShare === null ? '–' : `${(100 * r.cacheHitShare).toFixed(1)}%`;
+}
+
 function table(rows: readonly Row[]): string {
   const head =
-    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | RSS MB/node |\n' +
-    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---|';
+    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | max loop delay ms | RSS MB/node |\n' +
+    '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|';
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    const hits = r.cacheHitShare === null ? '–' : `${(100 * r.cacheHitShare).toFixed(1)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${hits} | ${r.peerMsgsPerOp ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
+    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${cacheHits(r)} | ${r.peerMsgsPerOp ?? '–'} | ${r.loopDelayMaxMs ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }
@@ -607,8 +637,8 @@ async function benchRun(): Promise<void> {
   md += `× bare: ops/s over the mean of the bare-fastify C samples taken just before and after the row, leaving out samples below ${CEILING_OUTLIER}× the run's median (struck through: taken in a burst of noise) (samples: ${sampleText} ops/s).\n\n`;
   md += '### Targets (ratios in this run)\n\n| target | goal | measured | met |\n|---|---|---|---|\n';
   md += checkList.map((c) => `| ${c.target} | ${c.goal} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`).join('\n') + '\n\n';
-  md += '### Scale: workload B at quorum, 100 B values\n\n| keys | ops/s | ops/CPU-s | RSS MB/node |\n|---:|---:|---:|---|\n';
-  md += scale.map((r) => `| ${r.keys} | ${r.opsPerSec} | ${r.opsPerCpuSec} | ${r.rssMbPerNode.join(', ')} |`).join('\n') + '\n\n';
+  md += '### Scale: workload B at quorum, 100 B values\n\n| keys | ops/s | ops/CPU-s | cache hits | RSS MB/node |\n|---:|---:|---:|---:|---|\n';
+  md += scale.map((r) => `| ${r.keys} | ${r.opsPerSec} | ${r.opsPerCpuSec} | ${cacheHits(r)} | ${r.rssMbPerNode.join(', ')} |`).join('\n') + '\n\n';
   md += '### Storage\n\n| target | keys written | bytes on disk (all replicas) | bytes/key | data dirs | RSS MB/node |\n|---|---:|---:|---:|---:|---|\n';
   md += storage.map((s) => `| ${s.target} | ${s.keys} | ${s.bytesOnDisk} | ${s.bytesPerKey ?? '–'} | ${s.replicas} | ${s.rssMbPerNode.join(', ')} |`).join('\n') + '\n\n';
   md += '### Load phase (workload W at quorum, closed loop)\n\n| target / bucket | keys | writes/s | errors |\n|---|---:|---:|---:|\n';
