@@ -109,6 +109,8 @@ interface Row {
   events: Record<string, number>;
   /** Longest event-loop delay on any node during the row, ms (prom-client, 10 ms resolution). */
   loopDelayMaxMs: number | null;
+  /** Major GCs on the nodes during the row, and how many paused 100 ms or more. */
+  majorGcs: { all: number; over100ms: number };
   rssMbPerNode: number[];
   /** performance.now() at the middle of the closed-loop run: pairs it with ceiling samples. */
   atMs: number;
@@ -168,12 +170,15 @@ interface Scraped {
    * histogram at each one), in ms; null when not exposed.
    */
   readonly loopDelayMaxMs: number | null;
+  /** Major (mark-compact) GCs summed over the nodes: all, and those of 100 ms or more. */
+  readonly majorGcs: { readonly all: number; readonly over100ms: number };
 }
 
 /** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
 async function scrape(t: Target): Promise<Scraped> {
   const events = new Map<string, number>();
-  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null };
+  const majorGcs = { all: 0, over100ms: 0 };
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null, majorGcs };
   let total = 0;
   let found = false;
   let l0: number | null = null;
@@ -201,13 +206,19 @@ async function scrape(t: Target): Promise<Scraped> {
           if (event !== undefined) events.set(event, (events.get(event) ?? 0) + value);
         } else if (line.startsWith('shoal_process_nodejs_eventloop_lag_max_seconds{')) {
           loopDelayMaxMs = Math.max(loopDelayMaxMs ?? 0, value * 1000);
+        } else if (line.startsWith('shoal_process_nodejs_gc_duration_seconds_') && line.includes('kind="major"')) {
+          // The histogram's buckets: count (all) minus le="0.1" is the number of 100 ms+ pauses.
+          if (line.startsWith('shoal_process_nodejs_gc_duration_seconds_count')) {
+            majorGcs.all += value;
+            majorGcs.over100ms += value;
+          } else if (line.includes('le="0.1"')) majorGcs.over100ms -= value;
         }
       }
     } catch {
-      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs };
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs, majorGcs };
     }
   }
-  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs };
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs, majorGcs };
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -366,6 +377,7 @@ async function runOne(
       cacheHitShare: lookups && lookups.hits + lookups.misses > 0 ? lookups.hits / (lookups.hits + lookups.misses) : null,
       events,
       loopDelayMaxMs: delays.length > 0 ? Math.round(Math.max(...delays)) : null,
+      majorGcs: { all: end.majorGcs.all - before.majorGcs.all, over100ms: end.majorGcs.over100ms - before.majorGcs.over100ms },
       rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)),
       atMs,
     };
@@ -376,6 +388,7 @@ async function runOne(
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
         (row.cacheHitShare !== null ? `, cache hits ${cacheHits(row)}` : '') +
         (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
+        (row.majorGcs.all > 0 ? `, major GCs ${row.majorGcs.all} (${row.majorGcs.over100ms} of 100 ms+)` : '') +
         (Object.keys(events).length > 0 ? `, events ${Object.entries(events).map(([e, n]) => `${e} ${n}`).join(' ')}` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
         (errs > 0 ? `, ${errs} errors (${[...closed.errorSamples, ...(at50?.errorSamples ?? [])].slice(0, 3).join('; ')})` : ''),
