@@ -221,7 +221,14 @@ export class ObjectStore<T extends object = VersionedObject> {
         this.#settleWith(pending.then(() => cur), ck, q, false, resolve, reject);
         return this.#passGate(ck, q);
       }
-      record = encodeValue(this.#codec, next);
+      if (this.#codec.keepDecodedRecord === true) {
+        // One allocation holds the record, the value's encoding and its byte fields (views),
+        // the same shape as a value loaded from the engine; costs a decode (~2 µs) per write.
+        record = encodeValue(this.#codec, next, true);
+        next = decodeValue(this.#codec, record, 'a record being written');
+      } else {
+        record = encodeValue(this.#codec, next);
+      }
       put = this.#engine.put(encodeObjectKey(bucket, key), record);
     } catch (err) {
       reject(err);

@@ -40,11 +40,12 @@ export class CorruptRecordError extends Error {
 }
 
 /**
- * The stored form of `body`. A slice of Node's shared buffer pool (a fresh ArrayBuffer per
- * write costs about a microsecond): engines copy what they keep, so do not hold on to it.
+ * The stored form of `body`. By default a slice of Node's shared buffer pool (a fresh
+ * ArrayBuffer per write costs about a microsecond): engines copy what they keep, so do not
+ * hold on to it. `owned` allocates the record its own memory, for a caller that keeps it.
  */
-export function encodeRecord(type: RecordType, body: Uint8Array): Uint8Array {
-  const out = Buffer.allocUnsafe(HEADER_BYTES + body.length);
+export function encodeRecord(type: RecordType, body: Uint8Array, owned = false): Uint8Array {
+  const out = owned ? new Uint8Array(HEADER_BYTES + body.length) : Buffer.allocUnsafe(HEADER_BYTES + body.length);
   out[0] = type;
   out[1] = RECORD_FORMAT_VERSION;
   out.set(body, HEADER_BYTES);
@@ -71,6 +72,13 @@ export interface RecordCodec<T> {
   encode(value: T): Uint8Array;
   /** Throws (any Error) on bytes that are not a valid body. */
   decode(body: Uint8Array): T;
+  /**
+   * The store keeps a decode of each written record instead of the value it was given (see
+   * ObjectStore#write). For values that hold views into memory they do not own: a new
+   * sibling's value is a view into its request body, which Node carves from a shared 8 KiB
+   * pool, so caching it pins the whole slab (~4 KiB per cached 1 KiB value, measured).
+   */
+  readonly keepDecodedRecord?: boolean;
 }
 
 export const versionedObjectCodec: RecordCodec<VersionedObject> = {
@@ -78,10 +86,11 @@ export const versionedObjectCodec: RecordCodec<VersionedObject> = {
   // The loaded bytes stay with the object, so a replica answers reads without re-encoding.
   encode: (obj) => encodeOnce(obj, encodeObject),
   decode: (body) => decodeRemembering(body, decodeObject),
+  keepDecodedRecord: true,
 };
 
-export function encodeValue<T>(codec: RecordCodec<T>, value: T): Uint8Array {
-  return encodeRecord(codec.type, codec.encode(value));
+export function encodeValue<T>(codec: RecordCodec<T>, value: T, owned = false): Uint8Array {
+  return encodeRecord(codec.type, codec.encode(value), owned);
 }
 
 /** Header check plus body decode; any failure becomes a CorruptRecordError naming `where`. */

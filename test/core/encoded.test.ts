@@ -38,10 +38,25 @@ describe('remembered encodings', () => {
     expect(sameBytes(knownEncoding(copied)!, src)).toBe(true);
   });
 
-  it('ignores non-objects and says nothing of values it never saw', () => {
+  it('ignores non-objects and frozen ones, and says nothing of values it never saw', () => {
     rememberEncoding(42, new Uint8Array([1]));
     expect(knownEncoding(42)).toBeUndefined();
     expect(knownEncoding(objectOf([]))).toBeUndefined();
+    const frozen = Object.freeze({ a: 1 });
+    rememberEncoding(frozen, new Uint8Array([1]));
+    expect(knownEncoding(frozen)).toBeUndefined();
+  });
+
+  it('a remembered encoding is invisible to keys, JSON, spread copies and deep equality', () => {
+    const obj = objectOf(['v']);
+    const plain = objectOf(['v']);
+    rememberEncoding(obj, encodeObject(obj));
+    expect(knownEncoding(obj)).toBeDefined();
+    expect(Object.keys(obj)).toEqual(Object.keys(plain));
+    expect(JSON.stringify(obj)).toBe(JSON.stringify(plain));
+    expect(obj).toStrictEqual(plain);
+    // A modified copy must not inherit bytes that no longer describe it.
+    expect(knownEncoding({ ...obj })).toBeUndefined();
   });
 
   it('equal encodings mean equal objects (canonical codec): decode(encode(x)) re-encodes to the same bytes', () => {

@@ -413,6 +413,29 @@ describe('ObjectStore bounds and generics', () => {
     await store.close();
   });
 
+  it('keeps a written object in its own record: values from a shared buffer do not pin it', async () => {
+    // A request body is a view into an 8 KiB pool slab; cached as-is it would keep the slab.
+    const slab = new Uint8Array(8192);
+    const written = objWith(1);
+    const body = slab.subarray(100, 110);
+    body.set(new TextEncoder().encode('ten bytes!'));
+    const obj: VersionedObject = { ...written, siblings: [{ ...written.siblings[0]!, value: body }] };
+    const store = new ObjectStore(new MemoryEngine(), { cacheEntries: 10 });
+    const result = await store.update('b', 'k', () => obj);
+    const cached = await store.get('b', 'k');
+    expect(cached).toBe(result);
+    const value = cached!.siblings[0]!.value;
+    expect(Buffer.from(value).toString()).toBe('ten bytes!');
+    // One allocation of exactly the record (2-byte header + encoding) holds the value and
+    // the remembered encoding; the slab is not referenced.
+    const encoding = knownEncoding(cached)!;
+    expect(value.buffer).not.toBe(slab.buffer);
+    expect(value.buffer).toBe(encoding.buffer);
+    expect(value.buffer.byteLength).toBe(encoding.byteLength + 2);
+    expect(canon(cached)).toBe(canon(obj));
+    await store.close();
+  });
+
   it('stores another record type through a custom codec', async () => {
     interface Counter {
       readonly n: number;
