@@ -83,18 +83,26 @@ function replicasHeader(reply: FastifyReply, count: ReplicaCount): void {
 }
 
 /**
- * Sealed contexts of recently read objects. Stored objects are immutable and the store's
- * cache hands out the same instance until the key changes, so a hot key's context (an HMAC)
- * is computed once per version rather than once per read.
+ * The sealed context of an object, kept on the object (a non-enumerable symbol property).
+ * Stored objects are immutable and the store's cache hands out the same instance until the
+ * key changes, so a hot key's context (an HMAC) is computed once per version rather than once
+ * per read. Not a WeakMap: every written object would get an entry that only a full GC
+ * clears (see core/encoded.ts).
  */
-const sealedContexts = new WeakMap<VersionedObject, { bucket: string; key: string; ctx: string }>();
+const SEALED_CONTEXT = Symbol('shoal.sealedContext');
+
+interface SealedContext {
+  readonly bucket: string;
+  readonly key: string;
+  readonly ctx: string;
+}
 
 export function contextHeader(deps: AppDeps, reply: FastifyReply, t: Target, obj: VersionedObject | undefined): string | undefined {
   if (obj === undefined) return undefined;
-  let sealed = sealedContexts.get(obj);
+  let sealed = (obj as { [SEALED_CONTEXT]?: SealedContext })[SEALED_CONTEXT];
   if (sealed === undefined || sealed.bucket !== t.bucket || sealed.key !== t.key) {
     sealed = { bucket: t.bucket, key: t.key, ctx: encodeContext(contextOf(obj), t.bucket, t.key, deps.config.secret) };
-    sealedContexts.set(obj, sealed);
+    if (Object.isExtensible(obj)) Object.defineProperty(obj, SEALED_CONTEXT, { value: sealed, writable: true, configurable: true });
   }
   const ctx = sealed.ctx;
   void reply.header(CONTEXT_HEADER, ctx);

@@ -165,33 +165,58 @@ export function objectLifetime(obj: VersionedObject): Lifetime {
     deadAt = s.expiresAt === null || deadAt === null ? null : Math.max(deadAt, s.expiresAt);
     tombstoneAt = !s.tombstone || tombstoneAt === null ? null : Math.max(tombstoneAt, s.ts.wall);
   }
-  return { deadAt, tombstoneAt };
+  // The shared LIVE for live data: an index entry per stored key points at it.
+  return deadAt === null && tombstoneAt === null ? LIVE : { deadAt, tombstoneAt };
 }
 
 export function isDead(life: Lifetime, nowMs: number): boolean {
   return life.deadAt !== null && life.deadAt <= nowMs;
 }
 
-/** What the index keeps per stored key. */
-export interface IndexEntry {
-  readonly bucket: string;
-  readonly key: string;
+/**
+ * What the index keeps per stored key: one object, with the element hash inline (an entry
+ * is its own Hash64) and small-integer fields, because a node holds one per stored key and
+ * every heap object is work for each major GC. Immutable: a new state makes a new entry, so
+ * a caller holding an entry holds the hash it saw.
+ */
+export class IndexEntry implements Hash64 {
+  constructor(
+    readonly bucket: string,
+    readonly key: string,
+    /** The ring hash of (bucket, key) as an int32 (`keyHash | 0`: a small integer, unboxed). */
+    readonly keyHash32: number,
+    readonly hi: number,
+    readonly lo: number,
+    readonly life: Lifetime,
+    /** The tree it is counted in, or undefined when this node replicates no such partition. */
+    readonly partition: string | undefined,
+  ) {}
+
   /** The ring hash of (bucket, key): picks the partition and the segment. */
-  readonly keyHash: number;
-  readonly hash: Hash64;
-  readonly life: Lifetime;
-  /** The tree it is counted in, or undefined when this node replicates no such partition. */
-  readonly partition: string | undefined;
+  get keyHash(): number {
+    return this.keyHash32 >>> 0;
+  }
+
+  /** The key's element hash: the entry itself. */
+  get hash(): Hash64 {
+    return this;
+  }
 }
 
 interface PartitionState {
   readonly tree: HashTree;
-  /** Ids of the keys in each segment: answers "key list of a differing segment". */
-  readonly segments: Map<number, Set<string>>;
+  /** The entries in each segment: answers "key list of a differing segment". */
+  readonly segments: Map<number, Set<IndexEntry>>;
 }
 
 /** Which tree a key belongs to (`${n}/${vnode index}`), or undefined for none. */
 export type PartitionOfKey = (bucket: string, keyHash: number) => string | undefined;
+
+/** One bucket's entries, and the bucket name every entry shares (not one string per key). */
+interface BucketEntries {
+  readonly name: string;
+  readonly keys: Map<string, IndexEntry>;
+}
 
 /**
  * Every stored key's hash, and one HashTree per partition over them. In memory: rebuilt
@@ -199,8 +224,10 @@ export type PartitionOfKey = (bucket: string, keyHash: number) => string | undef
  * changes, because the entries keep their ring hash.
  */
 export class AaeIndex {
-  readonly #entries = new Map<string, IndexEntry>();
+  // Keyed by bucket, then key: no combined id string per key.
+  readonly #buckets = new Map<string, BucketEntries>();
   readonly #partitions = new Map<string, PartitionState>();
+  #size = 0;
   #partitionOf: PartitionOfKey;
 
   constructor(partitionOf: PartitionOfKey) {
@@ -208,13 +235,12 @@ export class AaeIndex {
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#size;
   }
 
   /** Records a key's new state (or its removal when `hash` is undefined). O(1). */
   set(bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
-    const id = entryId(bucket, key);
-    this.#set(id, this.#entries.get(id), bucket, key, keyHash, hash, life);
+    this.#set(this.get(bucket, key), bucket, key, keyHash, hash, life);
   }
 
   /**
@@ -222,42 +248,53 @@ export class AaeIndex {
    * entry (the common case, an overwrite), a new key's is computed here.
    */
   record(bucket: string, key: string, hash: Hash64 | undefined, life: Lifetime = LIVE): void {
-    const id = entryId(bucket, key);
-    const old = this.#entries.get(id);
+    const old = this.get(bucket, key);
     if (old === undefined && hash === undefined) return;
-    this.#set(id, old, bucket, key, old?.keyHash ?? ringKeyHash(bucket, key), hash, life);
+    this.#set(old, bucket, key, old?.keyHash ?? ringKeyHash(bucket, key), hash, life);
   }
 
-  #set(id: string, old: IndexEntry | undefined, bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime): void {
-    if (hash !== undefined && old !== undefined && old.keyHash === keyHash) {
-      // A new state of a stored key (most writes): same partition and segment, so only the
-      // tree changes; the segment's key set already lists it.
-      const entry: IndexEntry = { bucket, key, keyHash, hash, life, partition: old.partition };
-      if (old.partition !== undefined) {
-        const tree = this.#partitions.get(old.partition)?.tree;
+  #set(old: IndexEntry | undefined, bucket: string, key: string, keyHash: number, hash: Hash64 | undefined, life: Lifetime): void {
+    if (hash !== undefined && old !== undefined && old.keyHash32 === (keyHash | 0)) {
+      // A new state of a stored key (most writes): same partition and segment, so the tree
+      // swaps one hash for another and the segment swaps one entry for another.
+      const entry = new IndexEntry(old.bucket, old.key, old.keyHash32, hash.hi, hash.lo, life, old.partition);
+      const p = old.partition === undefined ? undefined : this.#partitions.get(old.partition);
+      if (p !== undefined) {
         const seg = segmentOf(keyHash);
-        tree?.toggle(seg, old.hash);
-        tree?.toggle(seg, hash);
+        p.tree.toggle(seg, old);
+        p.tree.toggle(seg, entry);
+        const inSeg = p.segments.get(seg);
+        inSeg?.delete(old);
+        inSeg?.add(entry);
       }
-      this.#entries.set(id, entry);
+      this.#buckets.get(bucket)?.keys.set(key, entry);
       return;
     }
     if (old !== undefined) {
-      this.#unlink(id, old);
-      this.#entries.delete(id);
+      this.#unlink(old);
+      const b = this.#buckets.get(bucket);
+      b?.keys.delete(key);
+      if (b?.keys.size === 0) this.#buckets.delete(bucket);
+      this.#size--;
     }
     if (hash === undefined) return;
-    const entry: IndexEntry = { bucket, key, keyHash, hash, life, partition: this.#partitionOf(bucket, keyHash) };
-    this.#entries.set(id, entry);
-    this.#link(id, entry);
+    let b = this.#buckets.get(bucket);
+    if (b === undefined) {
+      b = { name: bucket, keys: new Map() };
+      this.#buckets.set(bucket, b);
+    }
+    const entry = new IndexEntry(b.name, key, keyHash | 0, hash.hi, hash.lo, life, this.#partitionOf(bucket, keyHash));
+    b.keys.set(key, entry);
+    this.#size++;
+    this.#link(entry);
   }
 
   get(bucket: string, key: string): IndexEntry | undefined {
-    return this.#entries.get(entryId(bucket, key));
+    return this.#buckets.get(bucket)?.keys.get(key);
   }
 
-  entries(): IterableIterator<IndexEntry> {
-    return this.#entries.values();
+  *entries(): IterableIterator<IndexEntry> {
+    for (const b of this.#buckets.values()) yield* b.keys.values();
   }
 
   tree(partition: string): HashTree | undefined {
@@ -279,10 +316,9 @@ export class AaeIndex {
     const out: IndexEntry[] = [];
     if (p === undefined) return out;
     for (const s of segments) {
-      for (const id of p.segments.get(s) ?? []) {
+      for (const e of p.segments.get(s) ?? []) {
         if (out.length >= limit) return out;
-        const e = this.#entries.get(id);
-        if (e !== undefined) out.push(e);
+        out.push(e);
       }
     }
     return out;
@@ -292,39 +328,41 @@ export class AaeIndex {
   repartition(partitionOf: PartitionOfKey): void {
     this.#partitionOf = partitionOf;
     this.#partitions.clear();
-    for (const [id, e] of this.#entries) {
-      const moved: IndexEntry = { ...e, partition: partitionOf(e.bucket, e.keyHash) };
-      this.#entries.set(id, moved);
-      this.#link(id, moved);
+    for (const b of this.#buckets.values()) {
+      for (const [key, e] of b.keys) {
+        const moved = new IndexEntry(e.bucket, e.key, e.keyHash32, e.hi, e.lo, e.life, partitionOf(e.bucket, e.keyHash));
+        b.keys.set(key, moved);
+        this.#link(moved);
+      }
     }
   }
 
-  #link(id: string, e: IndexEntry): void {
+  #link(e: IndexEntry): void {
     if (e.partition === undefined) return;
     let p = this.#partitions.get(e.partition);
     if (p === undefined) {
       p = { tree: new HashTree(), segments: new Map() };
       this.#partitions.set(e.partition, p);
     }
-    const seg = segmentOf(e.keyHash);
-    p.tree.toggle(seg, e.hash);
-    let ids = p.segments.get(seg);
-    if (ids === undefined) {
-      ids = new Set();
-      p.segments.set(seg, ids);
+    const seg = segmentOf(e.keyHash32);
+    p.tree.toggle(seg, e);
+    let inSeg = p.segments.get(seg);
+    if (inSeg === undefined) {
+      inSeg = new Set();
+      p.segments.set(seg, inSeg);
     }
-    ids.add(id);
+    inSeg.add(e);
   }
 
-  #unlink(id: string, e: IndexEntry): void {
+  #unlink(e: IndexEntry): void {
     if (e.partition === undefined) return;
     const p = this.#partitions.get(e.partition);
     if (p === undefined) return;
-    const seg = segmentOf(e.keyHash);
-    p.tree.toggle(seg, e.hash);
-    const ids = p.segments.get(seg);
-    ids?.delete(id);
-    if (ids !== undefined && ids.size === 0) p.segments.delete(seg);
+    const seg = segmentOf(e.keyHash32);
+    p.tree.toggle(seg, e);
+    const inSeg = p.segments.get(seg);
+    inSeg?.delete(e);
+    if (inSeg !== undefined && inSeg.size === 0) p.segments.delete(seg);
     if (p.segments.size === 0) this.#partitions.delete(e.partition);
   }
 }
