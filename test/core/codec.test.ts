@@ -93,6 +93,23 @@ describe('object codec', () => {
     }
   });
 
+  it('decodes a clock listed out of order or with zero counters to the normalised clock', () => {
+    // Our encoder never writes these, but a peer's or an older build's bytes may hold them.
+    const sib = ['n1', 2, 10, 2, false, 'text/plain', null, Uint8Array.of(1)];
+    const canonical = decodeObject(packr.pack([['n1', 2, 'n2', 1], [sib]]));
+    for (const clock of [['n2', 1, 'n1', 2], ['n1', 2, 'n0', 0, 'n2', 1], ['n2', 1, 'n1', 2, 'n3', 0]]) {
+      const got = decodeObject(packr.pack([clock, [sib]]));
+      expect(got.clock, JSON.stringify(clock)).toEqual({ n1: 2, n2: 1 });
+      expect(Object.keys(got.clock)).toEqual(['n1', 'n2']);
+      expect(encodeObject(got)).toEqual(encodeObject(canonical));
+    }
+    // Encoding normalises a clock built out of order too.
+    expect(encodeObject({ ...canonical, clock: { n2: 1, n9: 0, n1: 2 } })).toEqual(encodeObject(canonical));
+    // A repeat is refused however the list is ordered.
+    expect(() => decodeObject(packr.pack([['n2', 1, 'n1', 2, 'n2', 1], [sib]]))).toThrow(/twice/);
+    expect(() => decodeObject(packr.pack([['n1', 2, 'n1', 2], [sib]]))).toThrow(/twice/);
+  });
+
   it('validateObject accepts a plain object and returns a canonical copy', () => {
     const two = { ...valid, siblings: [{ ...sibling, dot: ['n2', 1] as const }, sibling] };
     const out = validateObject(two);
