@@ -388,6 +388,7 @@ async function runOne(
         (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
         (row.cacheHitShare !== null ? `, cache hits ${cacheHits(row)}` : '') +
         (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
+        (at50 ? `, load generator's longest delay ${loadgenDelay(row)} ms` : '') +
         (row.majorGcs.all > 0 ? `, major GCs ${row.majorGcs.all} (${row.majorGcs.over100ms} of 100 ms+)` : '') +
         (Object.keys(events).length > 0 ? `, events ${Object.entries(events).map(([e, n]) => `${e} ${n}`).join(' ')}` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
@@ -407,18 +408,24 @@ function lat(s: RunStats | null): string {
 }
 const RW_LABEL: Record<string, string> = { '1,1': '1,1', 'quorum,quorum': 'q,q', '1,all': '1,all', 'all,all': 'all,all' };
 
+/** The load generator's longest event-loop delay over the row's open runs. */
+function loadgenDelay(r: Row): string {
+  const d = [r.at50?.loadgenLoopDelayMaxMs, r.at80?.loadgenLoopDelayMaxMs].filter((x): x is number => x !== undefined);
+  return d.length > 0 ? String(Math.max(...d)) : '–';
+}
+
 function cacheHits(r: Row): string {
   return r.cacheHitShare === null ? '–' : `${(100 * r.cacheHitShare).toFixed(1)}%`;
 }
 
 function table(rows: readonly Row[]): string {
   const head =
-    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | max loop delay ms | RSS MB/node |\n' +
+    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | max loop delay ms: nodes / load generator | RSS MB/node |\n' +
     '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|';
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${cacheHits(r)} | ${r.peerMsgsPerOp ?? '–'} | ${r.loopDelayMaxMs ?? '–'} | ${r.rssMbPerNode.join(', ')} |`;
+    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${cacheHits(r)} | ${r.peerMsgsPerOp ?? '–'} | ${r.loopDelayMaxMs ?? '–'} / ${loadgenDelay(r)} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }

@@ -3,7 +3,7 @@
 // latency from each operation's *intended* start, so a stalled server cannot hide its
 // queueing by slowing the generator down (coordinated omission; Tene, "How NOT to measure
 // latency"). Every run is bounded by a duration and an operation count.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import hdr from 'hdr-histogram-js';
 import { HttpConnection, type HttpRequest } from './http.ts';
 import { keyName, OpChooser, type OpChoice } from './ycsb.ts';
@@ -31,6 +31,11 @@ export interface RunStats {
   elapsedSec: number;
   loadgenCpuSec: number;
   latencyUs: { p50: number; p99: number; p999: number; max: number; mean: number };
+  /**
+   * Open runs: the generator's own longest event-loop delay (ms, 10 ms resolution). Its
+   * timer and its reads of answers wait behind it, so a tail this long is the generator's.
+   */
+  loadgenLoopDelayMaxMs?: number;
 }
 
 export interface LoadTarget {
@@ -160,6 +165,8 @@ export class LoadGenerator {
     let finished = 0;
     // A target that stops answering must not hold the run forever.
     const hardEnd = t0 + opts.durationMs + 10_000;
+    const delay = monitorEventLoopDelay({ resolution: 10 });
+    delay.enable();
     return new Promise<RunStats>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       let done = false;
@@ -170,7 +177,10 @@ export class LoadGenerator {
         const lost = started - finished;
         for (let i = 0; i < lost; i++) rec.error('no answer before the hard deadline');
         const cpu = process.cpuUsage(cpu0);
-        resolve(rec.finish((performance.now() - t0) / 1000, (cpu.user + cpu.system) / 1e6));
+        delay.disable();
+        const stats = rec.finish((performance.now() - t0) / 1000, (cpu.user + cpu.system) / 1e6);
+        stats.loadgenLoopDelayMaxMs = Math.round(delay.max / 1e6);
+        resolve(stats);
       };
       const dispatch = () => {
         while (idle.length > 0 && started < due) {
