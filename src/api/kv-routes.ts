@@ -3,6 +3,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bucketProps, type BucketProps, type ShoalConfig } from '../config.ts';
 import { ContextError, decodeContext, encodeContext } from '../core/context.ts';
+import { readSlot, writeSlot } from '../core/hidden-slot.ts';
 import { contextOf, isExpired, visibleSiblings, type CausalContext } from '../core/object.ts';
 import type { Sibling, VersionedObject } from '../core/types.ts';
 import { QuorumParamError, readQuorum, writeQuorum, type QuorumQuery } from '../replication/quorum.ts';
@@ -83,11 +84,10 @@ function replicasHeader(reply: FastifyReply, count: ReplicaCount): void {
 }
 
 /**
- * The sealed context of an object, kept on the object (a non-enumerable symbol property).
+ * The sealed context of an object, kept in a hidden slot on it (core/hidden-slot.ts).
  * Stored objects are immutable and the store's cache hands out the same instance until the
  * key changes, so a hot key's context (an HMAC) is computed once per version rather than once
- * per read. Not a WeakMap: every written object would get an entry that only a full GC
- * clears (see core/encoded.ts).
+ * per read.
  */
 const SEALED_CONTEXT = Symbol('shoal.sealedContext');
 
@@ -99,10 +99,10 @@ interface SealedContext {
 
 export function contextHeader(deps: AppDeps, reply: FastifyReply, t: Target, obj: VersionedObject | undefined): string | undefined {
   if (obj === undefined) return undefined;
-  let sealed = (obj as { [SEALED_CONTEXT]?: SealedContext })[SEALED_CONTEXT];
+  let sealed = readSlot<SealedContext>(obj, SEALED_CONTEXT);
   if (sealed === undefined || sealed.bucket !== t.bucket || sealed.key !== t.key) {
     sealed = { bucket: t.bucket, key: t.key, ctx: encodeContext(contextOf(obj), t.bucket, t.key, deps.config.secret) };
-    if (Object.isExtensible(obj)) Object.defineProperty(obj, SEALED_CONTEXT, { value: sealed, writable: true, configurable: true });
+    writeSlot(obj, SEALED_CONTEXT, sealed);
   }
   const ctx = sealed.ctx;
   void reply.header(CONTEXT_HEADER, ctx);

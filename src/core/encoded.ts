@@ -5,23 +5,19 @@
 // canonical (see codec.ts), so equal bytes mean equal values; unequal bytes only mean
 // "decode and merge", never a wrong answer.
 
-// The bytes live on the value itself, under a non-enumerable symbol (invisible to msgpack,
-// JSON, Object.keys and deep equality). Not a WeakMap: every object a replica decodes gets
-// an entry, which only a full GC clears, so the table grows to hundreds of thousands of
-// entries between GCs; its rehashes took ~1% of node CPU under load (perf), and ephemeron
-// tables cost every major GC extra work.
+import { readSlot, writeSlot } from './hidden-slot.ts';
+
+// The bytes are kept in a hidden slot on the value (see hidden-slot.ts).
 const ENCODING = Symbol('shoal.encoding');
 
 /** The remembered encoding of `value`, if any. */
 export function knownEncoding(value: unknown): Uint8Array | undefined {
-  return typeof value === 'object' && value !== null ? (value as { [ENCODING]?: Uint8Array })[ENCODING] : undefined;
+  return typeof value === 'object' && value !== null ? readSlot<Uint8Array>(value, ENCODING) : undefined;
 }
 
 /** Remembers `bytes` as the encoding of `value` (extensible objects only; others are ignored). */
 export function rememberEncoding(value: unknown, bytes: Uint8Array): void {
-  if (typeof value === 'object' && value !== null && Object.isExtensible(value)) {
-    Object.defineProperty(value, ENCODING, { value: bytes, writable: true, configurable: true });
-  }
+  if (typeof value === 'object' && value !== null) writeSlot(value, ENCODING, bytes);
 }
 
 /** `encode(value)`, computed once per value object. */
