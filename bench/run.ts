@@ -96,6 +96,12 @@ interface Row {
   opsPerCpuSec: number;
   loadgenCpuPct: number;
   serverCpuPct: number;
+  /**
+   * Server CPU over wall time during the open run at 50% of the maximum rate. On this
+   * machine a request costs several times more CPU at a low rate than at saturation (each
+   * one wakes idle processes), so half the rate is far more than half the CPU.
+   */
+  serverCpuPctAt50: number | null;
   /** CPU of every other (idle) target's processes during the closed-loop run. */
   othersCpuPct: number;
   closed: RunStats;
@@ -342,8 +348,11 @@ async function runOne(
     const opsPerSec = closed.ops / closed.elapsedSec;
     let at50: RunStats | null = null;
     let at80: RunStats | null = null;
+    let serverCpuPctAt50: number | null = null;
     if (opts.latency && opsPerSec > 10) {
+      const open0 = pids.map(cpuSeconds);
       at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
+      serverCpuPctAt50 = Math.round((100 * pids.reduce((s, p, i) => s + cpuSeconds(p) - open0[i]!, 0)) / at50.elapsedSec);
       at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
     // Read after the open runs too: events over the whole row, and the longest stall in them.
@@ -368,6 +377,7 @@ async function runOne(
       opsPerCpuSec: serverCpuSec > 0 ? Math.round(closed.ops / serverCpuSec) : 0,
       loadgenCpuPct: Math.round((100 * closed.loadgenCpuSec) / closed.elapsedSec),
       serverCpuPct: Math.round((100 * serverCpuSec) / closed.elapsedSec),
+      serverCpuPctAt50,
       othersCpuPct: Math.round((100 * othersCpuSec) / closed.elapsedSec),
       closed,
       at50,
@@ -385,7 +395,7 @@ async function runOne(
     log(
       `${row.target.padEnd(16)} ${workload} ${spec.crdt !== undefined ? 'JSON' : `${String(size).padStart(4)}B`} (${rw}) ${String(row.opsPerSec).padStart(6)} ops/s` +
         `${row.vsBare !== null ? ` ${row.vsBare}× bare` : ''}, ${row.opsPerCpuSec} ops/CPU-s, loadgen ${row.loadgenCpuPct}%, idle targets ${row.othersCpuPct}%` +
-        (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms` : '') +
+        (at50 ? `, p99@50% ${(at50.latencyUs.p99 / 1000).toFixed(2)} ms (server CPU ${serverCpuPctAt50}% against ${row.serverCpuPct}% at the maximum)` : '') +
         (row.cacheHitShare !== null ? `, cache hits ${cacheHits(row)}` : '') +
         (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
         (at50 ? `, load generator's longest delay ${loadgenDelay(row)} ms` : '') +
@@ -420,12 +430,12 @@ function cacheHits(r: Row): string {
 
 function table(rows: readonly Row[]): string {
   const head =
-    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU % | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | max loop delay ms: nodes / load generator | RSS MB/node |\n' +
+    '| target | wl | value | R,W | ops/s | × bare | ops/CPU-s | server CPU %: max / @50% | loadgen CPU % | p50/p99/p99.9 ms @50% | p50/p99/p99.9 ms @80% | errors | sibling reads | cache hits | peer msgs/op | max loop delay ms: nodes / load generator | RSS MB/node |\n' +
     '|---|---|---:|---|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|';
   const lines = rows.map((r) => {
     const errs = r.closed.errors + (r.at50?.errors ?? 0) + (r.at80?.errors ?? 0);
     const sib = r.siblingReadShare === null ? '–' : `${(100 * r.siblingReadShare).toFixed(2)}%`;
-    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${cacheHits(r)} | ${r.peerMsgsPerOp ?? '–'} | ${r.loopDelayMaxMs ?? '–'} / ${loadgenDelay(r)} | ${r.rssMbPerNode.join(', ')} |`;
+    return `| ${r.target} | ${r.workload} | ${r.crdt ? 'op' : `${r.valueBytes} B`} | ${RW_LABEL[r.rw] ?? r.rw} | ${r.opsPerSec} | ${r.vsBare ?? '–'} | ${r.opsPerCpuSec} | ${r.serverCpuPct} / ${r.serverCpuPctAt50 ?? '–'} | ${r.loadgenCpuPct} | ${lat(r.at50)} | ${lat(r.at80)} | ${errs} | ${sib} | ${cacheHits(r)} | ${r.peerMsgsPerOp ?? '–'} | ${r.loopDelayMaxMs ?? '–'} / ${loadgenDelay(r)} | ${r.rssMbPerNode.join(', ')} |`;
   });
   return [head, ...lines].join('\n');
 }
