@@ -115,6 +115,11 @@ interface Row {
   events: Record<string, number>;
   /** Longest event-loop delay on any node during the row, ms (prom-client, 10 ms resolution). */
   loopDelayMaxMs: number | null;
+  /**
+   * Main-thread GC pauses on the nodes during the closed-loop run (every kind, mostly
+   * scavenges), in µs per operation: what allocation costs the request path directly.
+   */
+  gcPauseUsPerOp: number | null;
   /** Major GCs on the nodes during the row, and how many paused 100 ms or more. */
   majorGcs: { all: number; over100ms: number };
   rssMbPerNode: number[];
@@ -178,13 +183,16 @@ interface Scraped {
   readonly loopDelayMaxMs: number | null;
   /** Major (mark-compact) GCs summed over the nodes: all, and those of 100 ms or more. */
   readonly majorGcs: { readonly all: number; readonly over100ms: number };
+  /** Main-thread GC pause time so far, every kind, summed over the nodes, in seconds. */
+  readonly gcPauseSec: number;
 }
 
 /** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
 async function scrape(t: Target): Promise<Scraped> {
   const events = new Map<string, number>();
   const majorGcs = { all: 0, over100ms: 0 };
-  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null, majorGcs };
+  let gcPauseSec = 0;
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null, majorGcs, gcPauseSec };
   let total = 0;
   let found = false;
   let l0: number | null = null;
@@ -212,6 +220,8 @@ async function scrape(t: Target): Promise<Scraped> {
           if (event !== undefined) events.set(event, (events.get(event) ?? 0) + value);
         } else if (line.startsWith('shoal_process_nodejs_eventloop_lag_max_seconds{')) {
           loopDelayMaxMs = Math.max(loopDelayMaxMs ?? 0, value * 1000);
+        } else if (line.startsWith('shoal_process_nodejs_gc_duration_seconds_sum{')) {
+          gcPauseSec += value;
         } else if (line.startsWith('shoal_process_nodejs_gc_duration_seconds_') && line.includes('kind="major"')) {
           // The histogram's buckets: count (all) minus le="0.1" is the number of 100 ms+ pauses.
           if (line.startsWith('shoal_process_nodejs_gc_duration_seconds_count')) {
@@ -221,10 +231,10 @@ async function scrape(t: Target): Promise<Scraped> {
         }
       }
     } catch {
-      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs, majorGcs };
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs, majorGcs, gcPauseSec };
     }
   }
-  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs, majorGcs };
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs, majorGcs, gcPauseSec };
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -387,6 +397,7 @@ async function runOne(
       cacheHitShare: lookups && lookups.hits + lookups.misses > 0 ? lookups.hits / (lookups.hits + lookups.misses) : null,
       events,
       loopDelayMaxMs: delays.length > 0 ? Math.round(Math.max(...delays)) : null,
+      gcPauseUsPerOp: t.metricsUrls.length > 0 && closed.ops > 0 ? Math.round((10 * 1e6 * (after.gcPauseSec - before.gcPauseSec)) / closed.ops) / 10 : null,
       majorGcs: { all: end.majorGcs.all - before.majorGcs.all, over100ms: end.majorGcs.over100ms - before.majorGcs.over100ms },
       rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)),
       atMs,
@@ -399,6 +410,7 @@ async function runOne(
         (row.cacheHitShare !== null ? `, cache hits ${cacheHits(row)}` : '') +
         (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
         (at50 ? `, load generator's longest delay ${loadgenDelay(row)} ms` : '') +
+        (row.gcPauseUsPerOp !== null ? `, GC pauses ${row.gcPauseUsPerOp} µs/op` : '') +
         (row.majorGcs.all > 0 ? `, major GCs ${row.majorGcs.all} (${row.majorGcs.over100ms} of 100 ms+)` : '') +
         (Object.keys(events).length > 0 ? `, events ${Object.entries(events).map(([e, n]) => `${e} ${n}`).join(' ')}` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
