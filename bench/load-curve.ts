@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LoadGenerator, type RunStats } from './lib/load.ts';
-import { cpuSeconds, stopAll } from './lib/procs.ts';
+import { stopAll, totalCpuSeconds } from './lib/procs.ts';
 import { startBare, startShoal, type Target } from './lib/targets.ts';
 import { OpChooser, WORKLOADS, type WorkloadName } from './lib/ycsb.ts';
 
@@ -41,9 +41,9 @@ async function curve(t: Target, bucket: string, load: boolean): Promise<Point[]>
     const chooser = new OpChooser(WORKLOADS[workload], KEYS, inserts, 7);
     await gen.closed(chooser, value, { durationMs: 3000, maxOps: 1e8 }); // JIT warm-up
     const measure = async (label: string, run: () => Promise<RunStats>): Promise<Point> => {
-      const c0 = t.pids().reduce((s, p) => s + cpuSeconds(p), 0);
+      const c0 = totalCpuSeconds(t.pids());
       const stats = await run();
-      return { label, stats, serverCpuSec: t.pids().reduce((s, p) => s + cpuSeconds(p), 0) - c0 };
+      return { label, stats, serverCpuSec: totalCpuSeconds(t.pids()) - c0 };
     };
     const max = await measure('closed loop (max)', () => gen.closed(chooser, value, { durationMs: secs * 1000, maxOps: 1e8 }));
     const maxRate = max.stats.ops / max.stats.elapsedSec;

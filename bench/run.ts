@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { measureConvergence } from '../src/cluster/sim-cluster.ts';
 import { summarise, type ProfileSummary } from './lib/cpuprofile.ts';
 import { LoadGenerator, type LoadTarget, type RunStats } from './lib/load.ts';
-import { cpuSeconds, dirBytes, killAllSync, rssBytes, sleep, stopAll } from './lib/procs.ts';
+import { cpuSeconds, dirBytes, killAllSync, rssBytes, sleep, stopAll, totalCpuSeconds } from './lib/procs.ts';
 import { antiEntropyCases, antiEntropyMarkdown, runAntiEntropyCase, type AntiEntropyRow } from './lib/antientropy.ts';
 import { CRDT_BUCKETS, LWW_BUCKET, repoRoot, runRedis, startBare, startEtcd, startRocks, startShoal, type Consistency, type RedisRow, type Target } from './lib/targets.ts';
 import { OpChooser, WORKLOADS, type WorkloadName } from './lib/ycsb.ts';
@@ -262,10 +262,10 @@ async function load(t: Target, bucket: string, size: number, upTo: number, c: Co
 async function settle(ts: readonly Target[], maxMs: number): Promise<void> {
   const pids = ts.flatMap((t) => t.pids());
   const end = performance.now() + maxMs;
-  let prev = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+  let prev = totalCpuSeconds(pids);
   while (performance.now() < end) {
     await sleep(500);
-    const now = pids.reduce((s, p) => s + cpuSeconds(p), 0);
+    const now = totalCpuSeconds(pids);
     if (now - prev < 0.1) return; // under 20% of one core, summed over every server
     prev = now;
   }
@@ -342,17 +342,17 @@ async function runOne(
     // the operations it is about to see (a cold read path costs a 2 s row up to 2x).
     await gen.closed(new OpChooser(spec, records, ks.inserts, seed + 3), value, { durationMs: PLAN.warmMs, maxOps: 10_000_000 });
     const pids = t.pids();
-    const cpu0 = pids.map(cpuSeconds);
+    const cpu0 = totalCpuSeconds(pids);
     // The other targets idle meanwhile, but not for free: their CPU is the run's noise floor.
     const otherPids = targets.filter((o) => o !== t).flatMap((o) => o.pids());
-    const others0 = otherPids.reduce((s, p) => s + cpuSeconds(p), 0);
+    const others0 = totalCpuSeconds(otherPids);
     const before = await scrape(t);
     const msgs0 = before.peerMsgs;
     const closedStart = performance.now();
     const closed = await gen.closed(new OpChooser(spec, records, ks.inserts, seed), value, { durationMs: PLAN.closedMs, maxOps: 10_000_000 });
     const atMs = (closedStart + performance.now()) / 2;
-    const serverCpuSec = pids.reduce((s, p, i) => s + cpuSeconds(p) - cpu0[i]!, 0);
-    const othersCpuSec = otherPids.reduce((s, p) => s + cpuSeconds(p), 0) - others0;
+    const serverCpuSec = totalCpuSeconds(pids) - cpu0;
+    const othersCpuSec = totalCpuSeconds(otherPids) - others0;
     const after = await scrape(t);
     const msgs1 = after.peerMsgs;
     const opsPerSec = closed.ops / closed.elapsedSec;
@@ -360,9 +360,9 @@ async function runOne(
     let at80: RunStats | null = null;
     let serverCpuPctAt50: number | null = null;
     if (opts.latency && opsPerSec > 10) {
-      const open0 = pids.map(cpuSeconds);
+      const open0 = totalCpuSeconds(pids);
       at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
-      serverCpuPctAt50 = Math.round((100 * pids.reduce((s, p, i) => s + cpuSeconds(p) - open0[i]!, 0)) / at50.elapsedSec);
+      serverCpuPctAt50 = Math.round((100 * (totalCpuSeconds(pids) - open0)) / at50.elapsedSec);
       at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
     // Read after the open runs too: events over the whole row, and the longest stall in them.

@@ -83,6 +83,13 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** cpuSeconds summed over processes (a target's nodes): diff two readings for a run's CPU. */
+export function totalCpuSeconds(pids: readonly number[]): number {
+  let sum = 0;
+  for (const p of pids) sum += cpuSeconds(p);
+  return sum;
+}
+
 export function rssBytes(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'));
