@@ -10,6 +10,7 @@ import { ConfigError, loadConfig, nodeSpec } from './config.ts';
 import { ShoalNode } from './node.ts';
 import { consoleLogger } from './runtime/logger.ts';
 import { offsetClock, realClock } from './runtime/clock.ts';
+import { keepHelperThreadsLow } from './runtime/thread-priority.ts';
 import { runClientCommand, CLIENT_USAGE } from './client/cli-commands.ts';
 
 const USAGE = `usage:
@@ -40,12 +41,16 @@ async function startOne(args: string[]): Promise<void> {
   });
   if (skewMs !== 0) log.warn({ skewMs }, 'clock skewed on purpose (SHOAL_CLOCK_SKEW_MS)');
   await node.start();
+  // This process runs exactly one node, so its threads are the node's to prioritise.
+  const helpers = keepHelperThreadsLow(config.runtime.helperThreadNice);
+  log.debug({ nice: config.runtime.helperThreadNice, lowered: helpers.lowered }, 'helper threads lowered');
   process.stdout.write(`shoal node ${values.node} serving HTTP at ${node.httpUrl()}\n`);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping: announcing leave');
+    helpers.stop();
     node
       .stop({ leave: true })
       .then(() => process.exit(0))

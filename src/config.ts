@@ -85,6 +85,14 @@ export interface ShoalConfig {
     readonly sweepIntervalMs: number;
   };
   readonly buckets: Readonly<Record<string, BucketProps>> & { readonly default: BucketProps };
+  /** How `shoal start` runs its process (runtime/thread-priority.ts). */
+  readonly runtime: {
+    /**
+     * Nice value (0–19) for every thread but the event loop's: RocksDB, libuv's pool, V8's
+     * GC and compiler workers. 0 leaves them alone. Linux only.
+     */
+    readonly helperThreadNice: number;
+  };
   readonly security: {
     /** Bearer token every HTTP route but /health needs; null for none. */
     readonly httpToken: string | null;
@@ -196,6 +204,7 @@ const configSchema = {
       tombstoneGraceSeconds: { type: 'integer', minimum: 0 },
       sweepIntervalMs: { type: 'integer', minimum: 10 },
     }),
+    runtime: section({ helperThreadNice: { type: 'integer', minimum: 0, maximum: 19 } }),
     security: section({
       httpToken: nullable({ type: 'string', minLength: 16 }),
       adminToken: nullable({ type: 'string', minLength: 16 }),
@@ -304,6 +313,7 @@ export function parseConfig(raw: unknown, baseDir = process.cwd()): ShoalConfig 
       ...c.antiEntropy,
     },
     buckets: buckets as ShoalConfig['buckets'],
+    runtime: { helperThreadNice: 19, ...c.runtime },
     security: securityWithPaths(c.security ?? {}, dirname(resolve(baseDir, 'x'))),
   };
 }

@@ -39,6 +39,8 @@ describe('config', () => {
     expect(c.limits).toEqual({ maxKeyBytes: 1024, maxValueBytes: 1024 * 1024, maxSiblings: 64 });
     expect(c.storage.fsync).toBe(false);
     expect(c.storage).toMatchObject({ cacheEntries: 100_000, cacheBytes: 256 * 1024 * 1024 });
+    expect(c.runtime).toEqual({ helperThreadNice: 19 });
+    expect(parseConfig({ ...base, runtime: { helperThreadNice: 0 } }).runtime.helperThreadNice).toBe(0);
   });
 
   const cases: [string, unknown, RegExp][] = [
@@ -54,6 +56,7 @@ describe('config', () => {
     ['port out of range', { ...base, nodes: [{ id: 'n1', host: 'h', httpPort: 70000, peerPort: 2 }] }, /nodes\.0\.httpPort/],
     ['unknown top-level field', { ...base, replicas: 3 }, /unknown field "replicas"/],
     ['a negative cache size', { ...base, storage: { cacheBytes: -1 } }, /storage\.cacheBytes/],
+    ['a nice value past 19', { ...base, runtime: { helperThreadNice: 20 } }, /runtime\.helperThreadNice: must be <= 19/],
     ['bad crdt type', { ...base, buckets: { c: { type: 'matrix' } } }, /buckets\.c\.type/],
     ['a reserved node id', { ...base, nodes: [{ id: '__proto__', host: 'h', httpPort: 1, peerPort: 2 }] }, /nodes\.0\.id: "__proto__" is reserved/],
   ];

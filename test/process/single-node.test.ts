@@ -1,7 +1,7 @@
 // One real `shoal start` process (n = 1) over a real socket: the client library and raw
 // fetch, malformed HTTP on a raw TCP socket, and a bad config refused at start.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +117,29 @@ describe('one node process', () => {
     const got = await client.get('b', 'k1');
     expect(got.found).toBe(true);
     expect(c.isRunning('n1')).toBe(true);
+  });
+});
+
+/** Nice value of every thread of a process, main thread first (Linux /proc, stat field 19). */
+function threadNices(pid: number): { main: number; helpers: number[] } {
+  const nice = (tid: string) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  };
+  const tids = readdirSync(`/proc/${pid}/task`);
+  return { main: nice(String(pid)), helpers: tids.filter((t) => t !== String(pid)).map(nice) };
+}
+
+describe.runIf(process.platform === 'linux')('thread priorities', () => {
+  it('runs every helper thread at nice 19 and the event loop at its own priority', async () => {
+    const pid = c.nodes[0]!.pid!;
+    await client.put('b', 'prio', 'x'); // RocksDB and libuv's pool are working by now
+    await waitFor(() => threadNices(pid).helpers.every((n) => n === 19), 'helper threads at nice 19', 15_000);
+    const { main, helpers } = threadNices(pid);
+    expect(main).toBe(0);
+    // V8's platform workers, libuv's pool (4) and RocksDB's background threads at least.
+    expect(helpers.length).toBeGreaterThanOrEqual(8);
+    expect(new Set(helpers)).toEqual(new Set([19]));
   });
 });
 
