@@ -259,17 +259,20 @@ async function load(t: Target, bucket: string, size: number, upTo: number, c: Co
  * Waits (bounded) until the servers are nearly idle: after a bulk load, RocksDB flushes and
  * compactions, hint delivery and anti-entropy would otherwise be charged to the next row.
  */
-async function settle(ts: readonly Target[], maxMs: number): Promise<void> {
+/** Waits until the servers are quiet; resolves with how long that took (ms). */
+async function settle(ts: readonly Target[], maxMs: number): Promise<number> {
   const pids = ts.flatMap((t) => t.pids());
-  const end = performance.now() + maxMs;
+  const start = performance.now();
+  const end = start + maxMs;
   let prev = totalCpuSeconds(pids);
   while (performance.now() < end) {
     await sleep(500);
     const now = totalCpuSeconds(pids);
-    if (now - prev < 0.1) return; // under 20% of one core, summed over every server
+    if (now - prev < 0.1) return Math.round(performance.now() - start); // under 20% of one core, summed over every server
     prev = now;
   }
   log(`servers still busy after ${maxMs} ms of settling; measuring anyway`);
+  return Math.round(performance.now() - start);
 }
 
 const bareCeiling = new Map<number, number>();
@@ -338,6 +341,10 @@ async function runOne(
   const value = valueOf(size);
   const seed = 1 + workload.charCodeAt(0) * 31 + workload.length * 7 + size;
   try {
+    // The previous row's leftovers first: at W = 1 its replicas may still be applying writes,
+    // delivering hints or repairing, and that work would be charged to this row.
+    const settledMs = await settle([t], QUICK ? 3000 : 10_000);
+    if (settledMs > 1000) log(`${t.name}: waited ${settledMs} ms for the previous row's background work`);
     // An unmeasured warm-up of this exact mix first: V8 compiles each server's hot path for
     // the operations it is about to see (a cold read path costs a 2 s row up to 2x).
     await gen.closed(new OpChooser(spec, records, ks.inserts, seed + 3), value, { durationMs: PLAN.warmMs, maxOps: 10_000_000 });
