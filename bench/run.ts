@@ -324,7 +324,7 @@ async function runOne(
   workload: WorkloadName,
   size: number,
   rw: string,
-  opts: { latency: boolean; bucket?: string; keys?: number; label?: string },
+  opts: { latency: boolean; bucket?: string; keys?: number; label?: string; settle?: boolean },
 ): Promise<Row> {
   const spec = WORKLOADS[workload];
   const bucket = opts.bucket ?? (spec.crdt !== undefined ? CRDT_BUCKETS[spec.crdt] : `b${size}`);
@@ -343,7 +343,7 @@ async function runOne(
   try {
     // The previous row's leftovers first: at W = 1 its replicas may still be applying writes,
     // delivering hints or repairing, and that work would be charged to this row.
-    const settledMs = await settle([t], QUICK ? 3000 : 10_000);
+    const settledMs = opts.settle === false ? 0 : await settle([t], QUICK ? 3000 : 10_000);
     if (settledMs > 1000) log(`${t.name}: waited ${settledMs} ms for the previous row's background work`);
     // An unmeasured warm-up of this exact mix first: V8 compiles each server's hot path for
     // the operations it is about to see (a cold read path costs a 2 s row up to 2x).
@@ -521,12 +521,17 @@ async function profileRun(): Promise<void> {
   await load(shoal, 'b100', 100, PLAN.keys, q);
   await settle(targets, 10_000);
   const summaries: Record<string, ProfileSummary> = {};
-  const plan: [Target, WorkloadName, string][] = [[single, 'C', '1,1'], [shoal, 'C', '1,1'], [shoal, 'C', 'quorum,quorum'], [shoal, 'A', 'quorum,quorum']];
+  // --workloads picks what to profile (each on the 3-node cluster at quorum).
+  const plan: [Target, WorkloadName, string][] =
+    ONLY === null
+      ? [[single, 'C', '1,1'], [shoal, 'C', '1,1'], [shoal, 'C', 'quorum,quorum'], [shoal, 'A', 'quorum,quorum']]
+      : [...ONLY].filter((w): w is WorkloadName => w in WORKLOADS).map((w) => [shoal, w, 'quorum,quorum']);
   for (const [t, w, rw] of plan) {
     const before = new Set(readdirSync(profileDir));
+    await settle([t], 10_000); // here: a running profiler would keep the servers busy
     t.signalProfiler!();
     await sleep(1000); // the profiler's start-up stall stays out of the measured run
-    const row = await runOne(t, w, 100, rw, { latency: false });
+    const row = await runOne(t, w, 100, rw, { latency: false, settle: false });
     t.signalProfiler!();
     await sleep(1500);
     const files = readdirSync(profileDir).filter((f) => !before.has(f)).map((f) => join(profileDir, f));
