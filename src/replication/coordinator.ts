@@ -463,17 +463,22 @@ export class Coordinator implements KvService {
     // Only this node to write and its copy is stored: the answer is known, no gather needed.
     if (others.length === 0 && q.w <= 1 && q.pw <= 1) return { value: stored, answered: 1, asked: 1 };
     const all = [local, ...others];
-    const { replies: acks } = await new Gather<T>(
+    const { replies: acks, settled } = await new Gather<T>(
       this.deps.clock,
       all,
       async (t) => {
         if (t === local) return { target: t, primary: true, value: stored };
+        this.replicaWritesInFlight.set(t.node, (this.replicaWritesInFlight.get(t.node) ?? 0) + 1);
         try {
           await this.writeReplica(bucket, key, t, payload, kind, q.timeoutMs);
         } catch (err) {
           // A primary that did not store it gets a hint, so it converges when it returns.
           if (t.hintFor === null) void this.keepHint(t.node, bucket, key, payload, kind);
           throw err;
+        } finally {
+          const left = (this.replicaWritesInFlight.get(t.node) ?? 1) - 1;
+          if (left === 0) this.replicaWritesInFlight.delete(t.node);
+          else this.replicaWritesInFlight.set(t.node, left);
         }
         return { target: t, primary: t.hintFor === null && primaries.includes(t.node), value: payload };
       },
@@ -482,8 +487,38 @@ export class Coordinator implements KvService {
       q.timeoutMs,
       'write',
     ).start(all.length);
-    const asked = all.length;
-    return { value: stored, answered: acks.length, asked };
+    if (acks.length < all.length && this.replicasLagging(others)) await this.catchUp(settled);
+    return { value: stored, answered: acks.length, asked: all.length };
+  }
+
+  /**
+   * Replica writes this coordinator has sent and not yet seen answered, per node. W below
+   * the replica count answers the client before the rest have stored the write; without a
+   * bound, a client writing at W = 1 as fast as it is answered outruns the replicas, and
+   * their backlog grows until calls fail on the transport's queue bound or time out.
+   */
+  private readonly replicaWritesInFlight = new Map<NodeId, number>();
+
+  private replicasLagging(targets: readonly SloppyTarget[]): boolean {
+    for (const t of targets) if ((this.replicaWritesInFlight.get(t.node) ?? 0) > LAGGING_REPLICA_WRITES) return true;
+    return false;
+  }
+
+  /**
+   * Backpressure: with a replica that far behind, the answer waits until this write reached
+   * every replica asked, so clients slow to what the replicas absorb. Bounded, because a
+   * replica that is partitioned but not yet marked down answers nothing: then each write
+   * waits at most CATCH_UP_WAIT_MS and the call's own timeout turns it into a hint.
+   */
+  private catchUp(settled: Promise<void>): Promise<void> {
+    this.deps.count('write_backpressure');
+    return new Promise<void>((resolve) => {
+      const timer = this.deps.clock.setTimeout(resolve, CATCH_UP_WAIT_MS);
+      void settled.then(() => {
+        timer.cancel();
+        resolve();
+      });
+    });
   }
 
   private async keepHint<T>(owner: NodeId, bucket: string, key: string, value: T, kind: ValueKind<T>) {
@@ -573,6 +608,10 @@ export class Coordinator implements KvService {
 
 const NOOP = (): void => {};
 const HASH_CACHE_MAX = 100_000;
+/** Replica writes in flight to one node past which a write's answer waits for its replicas. */
+export const LAGGING_REPLICA_WRITES = 256;
+/** The longest that wait lasts (a replica partitioned but not yet marked down never answers). */
+export const CATCH_UP_WAIT_MS = 100;
 
 /**
  * Asks `first` of `targets` (in order), and one more for each that fails. Resolves with the

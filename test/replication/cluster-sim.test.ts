@@ -178,4 +178,54 @@ describe('simulated 3-node cluster, N = 3', () => {
       const metrics = await http(cl, 'n2', 'GET', '/metrics');
       expect(metrics.body).toMatch(/shoal_events_total\{event="read_repair",node="n2"\} 1/);
     }, seedFromEnv()));
+
+  /** How many times node `id` counted `event` (0 when never). */
+  async function eventCount(cl: SimCluster, id: string, event: string): Promise<number> {
+    const body = (await http(cl, id, 'GET', '/metrics')).body;
+    const m = new RegExp(`shoal_events_total\\{event="${event}",node="${id}"\\} (\\d+)`).exec(body);
+    return m ? Number(m[1]) : 0;
+  }
+
+  /** Starts `count` W = 1 writes on n1 at once; each resolves with [status, ms it took]. */
+  function burstOfWrites(cl: SimCluster, count: number, prefix: string): Promise<[number, number][]> {
+    const t0 = cl.clock.now();
+    const writes = Array.from({ length: count }, (_, i) =>
+      cl.node('n1').app.inject({ method: 'PUT', url: `/buckets/b/keys/${prefix}${i}?w=1`, payload: 'v' })
+        .then((res): [number, number] => [res.statusCode, cl.clock.now() - t0]),
+    );
+    return cl.run(Promise.all(writes), 60_000);
+  }
+
+  it('W = 1 writes wait for replicas that fall behind, instead of piling work on them', () =>
+    withSeed(async (seed) => {
+      const cl = await cluster(seed);
+      // Replicas 40-50 ms away: a burst of 600 writes puts ~600 in flight to each peer.
+      cl.net.setFaults({ delayMs: { min: 40, max: 50 } });
+      const results = await burstOfWrites(cl, 600, 'bp');
+      expect(results.every(([status]) => status === 204)).toBe(true);
+      const waited = results.filter(([, ms]) => ms >= 80).length; // a replica round trip
+      // Past 256 in flight per peer, answers waited for their replicas (at most 100 ms).
+      expect(waited).toBeGreaterThanOrEqual(600 - 256 - 50);
+      expect(await eventCount(cl, 'n1', 'write_backpressure')).toBe(waited);
+      // Nothing failed into hints: the replicas were slow, not gone.
+      expect(await eventCount(cl, 'n1', 'hint_stored')).toBe(0);
+      // And every replica has every key.
+      for (const id of ['n2', 'n3']) {
+        for (const i of [0, 299, 599]) expect((await http(cl, id, 'GET', `/admin/local/buckets/b/keys/bp${i}`)).statusCode).toBe(200);
+      }
+    }, seedFromEnv()));
+
+  it('a replica partitioned but not yet marked down delays W = 1 writes by at most 100 ms each', () =>
+    withSeed(async (seed) => {
+      const cl = await cluster(seed, { requestTimeoutMs: 5000 });
+      cl.net.partition(['n1', 'n2'], ['n3']);
+      const results = await burstOfWrites(cl, 600, 'part');
+      expect(results.every(([status]) => status === 204)).toBe(true);
+      // n2 answers in a few ms; n3 never does. Those past the bound waited the cap, not
+      // the 5 s request timeout.
+      const slowest = Math.max(...results.map(([, ms]) => ms));
+      expect(slowest).toBeGreaterThanOrEqual(100);
+      expect(slowest).toBeLessThan(1000);
+      expect(await eventCount(cl, 'n1', 'write_backpressure')).toBeGreaterThan(0);
+    }, seedFromEnv()));
 });
