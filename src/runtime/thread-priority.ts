@@ -41,8 +41,8 @@ export function lowerHelperThreads(nice: number): number {
 }
 
 /**
- * Lowers the helper threads now and again every `everyMs`: RocksDB starts its background
- * threads on its first flush, and a new thread inherits its creator's (the loop's) priority.
+ * Lowers the helper threads now and again every `everyMs`: a thread started later (RocksDB
+ * may start background threads on demand) inherits its creator's, the loop's, priority.
  */
 export function keepHelperThreadsLow(nice: number, everyMs = 10_000): { stop(): void; readonly lowered: number } {
   let lowered = lowerHelperThreads(nice);
