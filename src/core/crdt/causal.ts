@@ -148,6 +148,8 @@ export const dotSetKind: StoreKind<DotSet> = {
   empty: () => new Map(),
   isEmpty: (s) => s.size === 0,
   join(s1, c1, s2, c2) {
+    if (s2.size === 0 && survivesWhole(s1, c2)) return s1;
+    if (s1.size === 0 && survivesWhole(s2, c1)) return s2;
     const out = new Map<string, number>();
     for (const [a, n] of s1) if (s2.get(a) === n || !ctxHas(c2, a, n)) out.set(a, n);
     for (const [a, n] of s2) {
@@ -155,7 +157,8 @@ export const dotSetKind: StoreKind<DotSet> = {
       // Two surviving dots of one actor cannot arise from real histories; keep the later.
       out.set(a, Math.max(n, out.get(a) ?? 0));
     }
-    return out;
+    // Returning an input that equals the result lets the enclosing join see "unchanged".
+    return sameDots(out, s1) ? s1 : sameDots(out, s2) ? s2 : out;
   },
   dots: (s) => [...s],
   encode: (s) => sortedEntries(s),
@@ -171,6 +174,18 @@ export const dotSetKind: StoreKind<DotSet> = {
     return out;
   },
 };
+
+/** Whether every dot of `s` survives a join with a side whose store is empty and context is `c`. */
+function survivesWhole(s: ReadonlyMap<string, number>, c: Ctx): boolean {
+  for (const [a, n] of s) if (ctxHas(c, a, n)) return false;
+  return true;
+}
+
+function sameDots(x: ReadonlyMap<string, number>, y: ReadonlyMap<string, number>): boolean {
+  if (x.size !== y.size) return false;
+  for (const [a, n] of x) if (y.get(a) !== n) return false;
+  return true;
+}
 
 /** DotFun: each dot carries an immutable payload (register value, counter contribution). */
 export interface Tagged<V> {
@@ -221,13 +236,36 @@ export function dotMapKind<S>(kindOf: (key: string) => StoreKind<S>, checkKey?: 
     empty: () => new Map(),
     isEmpty: (s) => s.size === 0,
     join(s1, c1, s2, c2) {
+      // A delta touches few keys of a big map: the untouched entries' joins return their own
+      // store, so the result shares them, and is s1 itself when nothing changed.
       const out = new Map<string, S>();
-      for (const k of new Set([...s1.keys(), ...s2.keys()])) {
+      let same = true;
+      // Joins never modify their inputs, so one empty store per kind serves every absent key.
+      let emptyKind: StoreKind<S> | undefined;
+      let empty: S | undefined;
+      const emptyOf = (kind: StoreKind<S>): S => {
+        if (kind !== emptyKind) {
+          emptyKind = kind;
+          empty = kind.empty();
+        }
+        return empty as S;
+      };
+      for (const [k, sub1] of s1) {
         const kind = kindOf(k);
-        const j = kind.join(s1.get(k) ?? kind.empty(), c1, s2.get(k) ?? kind.empty(), c2);
+        const j = kind.join(sub1, c1, s2.get(k) ?? emptyOf(kind), c2);
+        if (j !== sub1) same = false;
         if (!kind.isEmpty(j)) out.set(k, j);
       }
-      return out;
+      for (const [k, sub2] of s2) {
+        if (s1.has(k)) continue;
+        const kind = kindOf(k);
+        const j = kind.join(emptyOf(kind), c1, sub2, c2);
+        if (!kind.isEmpty(j)) {
+          out.set(k, j);
+          same = false;
+        }
+      }
+      return same ? s1 : out;
     },
     dots(s) {
       const out: DotT[] = [];

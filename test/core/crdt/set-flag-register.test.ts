@@ -146,6 +146,19 @@ describe('set specifics', () => {
     expect(s.store.size).toBe(0);
   });
 
+  it('an add to a big set rebuilds only the added element; a delta already held changes nothing', () => {
+    let s = orset.empty();
+    for (let i = 0; i < 64; i++) s = apply(orset, s, { add: [`e${i}`] }, i % 2 ? 'a' : 'b');
+    const { state, delta } = orset.apply(s, { add: ['e7'], remove: [] }, 'c', { ts: tsOf(1) });
+    for (const [e, dots] of state.store) {
+      if (e === 'e7') expect(dots).not.toBe(s.store.get(e));
+      else expect(dots).toBe(s.store.get(e)); // shared, not copied
+    }
+    // A replica that already holds the delta (a duplicate or a late repair) gets its own store back.
+    expect(orset.merge(state, delta).store).toBe(state.store);
+    expect(orset.value(orset.merge(s, delta))).toEqual(orset.value(state));
+  });
+
   it('parseOp rejects wrong shapes with messages', () => {
     for (const bad of [null, [], 'x', {}, { add: 'x' }, { add: [1] }, { add: ['x'], junk: 1 }, { add: ['x'], remove: ['x'] }, { add: ['é'.repeat(600)] }]) {
       expect(() => orset.parseOp(bad)).toThrow(CrdtOpError);
