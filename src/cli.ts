@@ -11,6 +11,7 @@ import { ShoalNode } from './node.ts';
 import { consoleLogger } from './runtime/logger.ts';
 import { offsetClock, realClock } from './runtime/clock.ts';
 import { keepHelperThreadsLow } from './runtime/thread-priority.ts';
+import { NODE_FLAGS, missingNodeFlags } from './runtime/node-flags.ts';
 import { runClientCommand, CLIENT_USAGE } from './client/cli-commands.ts';
 
 const USAGE = `usage:
@@ -40,6 +41,14 @@ async function startOne(args: string[]): Promise<void> {
     ...(skewMs !== 0 && { clock: offsetClock(realClock, skewMs) }),
   });
   if (skewMs !== 0) log.warn({ skewMs }, 'clock skewed on purpose (SHOAL_CLOCK_SKEW_MS)');
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    log.warn(
+      { missing },
+      `node started without ${missing.join(' ')}: after an idle spell, load runs up to 2x slower until the heap grows back; ` +
+        `run the shoal bin (its shebang sets them) or node ${NODE_FLAGS.join(' ')} bin/shoal.js start`,
+    );
+  }
   await node.start();
   // This process runs exactly one node, so its threads are the node's to prioritise.
   const helpers = keepHelperThreadsLow(config.runtime.helperThreadNice);
@@ -72,7 +81,7 @@ async function runCluster(args: string[]): Promise<void> {
   const children = new Map<string, ChildProcess>();
   let stopping = false;
   for (const n of config.nodes) {
-    const child = spawn(process.execPath, [bin, 'start', '--node', n.id, '--config', configPath], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, bin, 'start', '--node', n.id, '--config', configPath], {
       stdio: ['ignore', 'inherit', 'inherit'],
       env: { ...process.env, SHOAL_LOG: process.env['SHOAL_LOG'] ?? 'warn' },
     });

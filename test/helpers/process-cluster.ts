@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '../../src/runtime/node-flags.ts';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const BIN = join(repoRoot, 'bin/shoal.js');
@@ -171,7 +172,7 @@ export async function startProcessCluster(opts: ProcessClusterOptions = {}): Pro
   const running = (p: NodeProc) => p.child !== undefined && p.child.exitCode === null && p.child.signalCode === null;
 
   const spawnNode = (p: NodeProc) => {
-    const child = spawn(process.execPath, [BIN, 'start', '--node', p.node.id, '--config', configPath], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, BIN, 'start', '--node', p.node.id, '--config', configPath], {
       cwd: repoRoot,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, SHOAL_LOG: 'warn', ...opts.env, ...opts.nodeEnv?.[p.node.id] },

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ShoalClient } from '../../src/client/client.ts';
+import { NODE_FLAGS } from '../../src/runtime/node-flags.ts';
 import { repoRoot, startProcessCluster, waitFor, type ProcessCluster } from '../helpers/process-cluster.ts';
 
 let c: ProcessCluster;
@@ -141,6 +142,55 @@ describe.runIf(process.platform === 'linux')('thread priorities', () => {
     expect(helpers.length).toBeGreaterThanOrEqual(8);
     expect(new Set(helpers)).toEqual(new Set([19]));
   });
+});
+
+describe('V8 heap flags', () => {
+  it.runIf(process.platform === 'linux')('a node process has them on its command line and does not warn', () => {
+    const argv = readFileSync(`/proc/${c.nodes[0]!.pid!}/cmdline`, 'utf8').split('\0');
+    for (const f of NODE_FLAGS) expect(argv).toContain(f);
+    expect(c.logs('n1')).not.toContain('started without');
+  });
+
+  it('the shoal bin sets the same flags in its shebang', () => {
+    const shebang = readFileSync(join(repoRoot, 'bin/shoal.js'), 'utf8').split('\n')[0]!;
+    expect(shebang.startsWith('#!/usr/bin/env -S node ')).toBe(true);
+    expect(shebang.split(' ').slice(3)).toEqual([...NODE_FLAGS]);
+  });
+
+  it('a node started without them warns, naming them, and still serves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'shoal-noflags-'));
+    try {
+      const path = join(dir, 'cfg.json');
+      writeFileSync(path, JSON.stringify({
+        secret: 'a-long-enough-test-secret',
+        dataDir: join(dir, 'data'),
+        nodes: [{ id: 'n1', host: '127.0.0.1', httpPort: 0, peerPort: 0 }],
+        buckets: { default: { n: 1, r: 1, w: 1 } },
+      }));
+      const child = spawn(process.execPath, ['bin/shoal.js', 'start', '--node', 'n1', '--config', path], {
+        cwd: repoRoot,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SHOAL_LOG: 'warn' },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
+      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // bounded: never hang the run
+      const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+      try {
+        await waitFor(() => out.includes('serving HTTP'), 'the node to serve', 25_000);
+        expect(err).toContain('started without');
+        for (const f of NODE_FLAGS) expect(err).toContain(f);
+      } finally {
+        child.kill('SIGTERM');
+        await exited;
+        clearTimeout(killer);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
 
 describe('start with a bad config', () => {
