@@ -17,7 +17,17 @@ export const NODE_FLAGS: readonly string[] = [
   '--min-semi-space-size=16',
 ];
 
-/** Those of NODE_FLAGS this process was not started with. */
+/**
+ * Those of NODE_FLAGS this process was not started with. A flag given with another value
+ * (say --min-semi-space-size=32) counts as given: the operator chose it. V8 also accepts
+ * underscores in flag names.
+ */
 export function missingNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
-  return NODE_FLAGS.filter((f) => !execArgv.includes(f));
+  const given = new Set(execArgv.map(flagName));
+  return NODE_FLAGS.filter((f) => !given.has(flagName(f)));
+}
+
+function flagName(arg: string): string {
+  const eq = arg.indexOf('=');
+  return (eq < 0 ? arg : arg.slice(0, eq)).replaceAll('_', '-');
 }
