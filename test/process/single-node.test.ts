@@ -158,67 +158,68 @@ describe('V8 heap flags', () => {
   });
 
   it('a node started without them warns, naming them, and still serves', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shoal-noflags-'));
+    const node = startPlain({ default: { n: 1, r: 1, w: 1 } }, 30_000);
     try {
-      const path = join(dir, 'cfg.json');
-      writeFileSync(path, JSON.stringify({
-        secret: 'a-long-enough-test-secret',
-        dataDir: join(dir, 'data'),
-        nodes: [{ id: 'n1', host: '127.0.0.1', httpPort: 0, peerPort: 0 }],
-        buckets: { default: { n: 1, r: 1, w: 1 } },
-      }));
-      const child = spawn(process.execPath, ['bin/shoal.js', 'start', '--node', 'n1', '--config', path], {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SHOAL_LOG: 'warn' },
-      });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
-      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000); // bounded: never hang the run
-      const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
-      try {
-        await waitFor(() => out.includes('serving HTTP'), 'the node to serve', 25_000);
-        expect(err).toContain('started without');
-        for (const f of NODE_FLAGS) expect(err).toContain(f);
-      } finally {
-        child.kill('SIGTERM');
-        await exited;
-        clearTimeout(killer);
-      }
+      await waitFor(() => node.io.out.includes('serving HTTP'), 'the node to serve', 25_000);
+      expect(node.io.err).toContain('started without');
+      for (const f of NODE_FLAGS) expect(node.io.err).toContain(f);
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await node.stop();
     }
   }, 40_000);
 });
 
+/**
+ * `node bin/shoal.js start` as a user might type it (no V8 flags), for one node n1 with
+ * these buckets in a temp directory; SIGKILLed after `killAfterMs` so a run never hangs.
+ * stop() ends it and removes the directory.
+ */
+function startPlain(buckets: object, killAfterMs: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-start-'));
+  const path = join(dir, 'cfg.json');
+  writeFileSync(path, JSON.stringify({
+    secret: 'a-long-enough-test-secret',
+    dataDir: join(dir, 'data'),
+    nodes: [{ id: 'n1', host: '127.0.0.1', httpPort: 0, peerPort: 0 }],
+    buckets,
+  }));
+  const child = spawn(process.execPath, ['bin/shoal.js', 'start', '--node', 'n1', '--config', path], {
+    cwd: repoRoot,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, SHOAL_LOG: 'warn' },
+  });
+  const io = { out: '', err: '' };
+  child.stdout.on('data', (d: Buffer) => (io.out = (io.out + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => (io.err = (io.err + d.toString()).slice(-4000)));
+  const killer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  const exited = new Promise<number | null>((res) =>
+    child.once('exit', (code) => {
+      clearTimeout(killer);
+      res(code);
+    }),
+  );
+  return {
+    io,
+    exited,
+    async stop(): Promise<void> {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('start with a bad config', () => {
   it('exits non-zero with a message naming the field', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'shoal-badcfg-'));
+    const node = startPlain({ default: { n: 1, r: 1, w: 1 }, sessions: { mode: 'lww', replicas: 3 } }, 20_000);
     try {
-      const path = join(dir, 'bad.json');
-      writeFileSync(path, JSON.stringify({
-        secret: 'a-long-enough-test-secret',
-        dataDir: join(dir, 'data'),
-        nodes: [{ id: 'n1', host: '127.0.0.1', httpPort: 0, peerPort: 0 }],
-        buckets: { default: { n: 1, r: 1, w: 1 }, sessions: { mode: 'lww', replicas: 3 } },
-      }));
-      const child = spawn(process.execPath, ['bin/shoal.js', 'start', '--node', 'n1', '--config', path], {
-        cwd: repoRoot,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let err = '';
-      child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-      const killer = setTimeout(() => child.kill('SIGKILL'), 20_000); // bounded: never hang the run
-      const code = await new Promise<number | null>((res) => child.once('exit', (c) => res(c)));
-      clearTimeout(killer);
+      const code = await node.exited;
       expect(code).not.toBe(0);
       expect(code).not.toBeNull();
-      expect(err).toContain('buckets.sessions');
-      expect(err).toContain('replicas');
+      expect(node.io.err).toContain('buckets.sessions');
+      expect(node.io.err).toContain('replicas');
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      await node.stop();
     }
   });
 });
