@@ -716,7 +716,7 @@ async function benchRun(): Promise<void> {
   md += `× bare: ops/s over the mean of the bare-fastify C samples taken just before and after the row, leaving out samples below ${CEILING_OUTLIER}× the run's median (struck through: taken in a burst of noise) (samples: ${sampleText} ops/s).\n\n`;
   md += '### Targets (ratios in this run)\n\n| target | goal | measured | met |\n|---|---|---|---|\n';
   md += checkList.map((c) => `| ${c.target} | ${c.goal} | ${c.measured} | ${c.met === null ? '–' : c.met ? 'yes' : '**no**'} |`).join('\n') + '\n\n';
-  md += `### Scale: workload B at quorum, 100 B values (median of ${PLAN.scaleWindows} window${PLAN.scaleWindows === 1 ? '' : 's'} per point)\n\n` +
+  md += `### Scale: workload B at quorum, 100 B values (${PLAN.scaleWindows === 1 ? 'one window' : `median of ${PLAN.scaleWindows} windows`} per point)\n\n` +
     '| keys | ops/s | every window, ops/s | ops/CPU-s | cache hits | RSS MB/node |\n|---:|---:|---|---:|---:|---|\n';
   md += scale.map((r) => `| ${r.keys} | ${r.opsPerSec} | ${(r.windowsOpsPerSec ?? [r.opsPerSec]).join(', ')} | ${r.opsPerCpuSec} | ${cacheHits(r)} | ${r.rssMbPerNode.join(', ')} |`).join('\n') + '\n\n';
   md += '### Storage\n\n| target | keys written | bytes on disk (all replicas) | bytes/key | data dirs | RSS MB/node |\n|---|---:|---:|---:|---:|---|\n';
