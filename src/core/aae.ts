@@ -9,7 +9,7 @@
 // XOR is commutative and self-inverse: insertion order does not matter and removing a key
 // is XOR-ing its hash again. The price is that two equal element hashes cancel; the hash
 // covers the key itself, so that needs a 64-bit md5-prefix collision.
-import { hash as oneShotHash } from 'node:crypto';
+import { md5 } from './md5.ts';
 import { keyHash as ringKeyHash } from './ring.ts';
 import type { VersionedObject } from './types.ts';
 
@@ -38,18 +38,24 @@ export const ZERO_HASH: Hash64 = { hi: 0, lo: 0 };
  * records work the same as KV ones). First 8 bytes.
  */
 export function elementHash(bucket: string, key: string, state: Uint8Array): Hash64 {
-  // One buffer and a one-shot digest: a Hash object per write costs more than the md5.
+  // Laid out in one reused buffer (the digest is synchronous) and hashed at once: a Hash
+  // object, or a fresh buffer, per write costs more than the md5.
   const bLen = Buffer.byteLength(bucket);
   const kLen = Buffer.byteLength(key);
-  const buf = Buffer.allocUnsafe(8 + bLen + kLen + state.length);
-  buf.writeUInt32BE(bLen, 0);
-  buf.writeUInt32BE(kLen, 4);
-  buf.write(bucket, 8, 'utf8');
-  buf.write(key, 8 + bLen, 'utf8');
-  buf.set(state, 8 + bLen + kLen);
-  const d = oneShotHash('md5', buf, 'buffer');
-  return { hi: d.readInt32BE(0), lo: d.readInt32BE(4) };
+  const size = 8 + bLen + kLen + state.length;
+  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 2 * scratch.length));
+  scratch.writeUInt32BE(bLen, 0);
+  scratch.writeUInt32BE(kLen, 4);
+  scratch.write(bucket, 8, 'utf8');
+  scratch.write(key, 8 + bLen, 'utf8');
+  scratch.set(state, 8 + bLen + kLen);
+  const d = md5(scratch.subarray(0, size));
+  return {
+    hi: ((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number),
+    lo: ((d[4] as number) << 24) | ((d[5] as number) << 16) | ((d[6] as number) << 8) | (d[7] as number),
+  };
 }
+let scratch = Buffer.allocUnsafe(1024);
 
 /** The segment of a key, from its ring hash: the low bits, uniform within any ring range. */
 export function segmentOf(keyHash: number): number {

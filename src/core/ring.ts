@@ -3,9 +3,8 @@
 // Pure: tokens derive from member ids alone, so every node that agrees on the member set
 // agrees on the ring without exchanging it. A vnode token owns the hash range
 // (previous token, token] — a key belongs to the first token clockwise at or after its hash,
-// as in Dynamo and Cassandra. node:crypto md5 is pure computation here, not I/O.
-import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
+// as in Dynamo and Cassandra. md5 is pure computation here, not I/O.
+import { md5 } from './md5.ts';
 import type { NodeId } from './types.ts';
 
 export const DEFAULT_VNODES_PER_NODE = 64;
@@ -29,18 +28,15 @@ export interface Ring {
   readonly successorCache: (readonly NodeId[] | undefined)[];
 }
 
-// One-shot crypto.hash (Node ≥ 20.12) skips building a Hash object: keyHash runs on every
-// request, and this is a third of its cost. Same digest, so placement does not move.
-const oneShot = (crypto as { hash?: (alg: string, data: string | Uint8Array, enc: 'buffer') => Buffer }).hash;
-
-function md5Prefix32(data: string | Uint8Array): number {
-  const digest = oneShot ? oneShot('md5', data, 'buffer') : createHash('md5').update(data).digest();
-  return digest.readUInt32BE(0);
+/** The first 4 bytes of the md5 of `data`, big-endian: a position on the ring. */
+function md5Prefix32(data: Uint8Array): number {
+  const d = md5(data);
+  return (((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number)) >>> 0;
 }
 
 /** The vnode token of member `id`'s i-th vnode. */
 export function vnodeToken(id: NodeId, i: number): number {
-  return md5Prefix32(`${id}#${i}`);
+  return md5Prefix32(Buffer.from(`${id}#${i}`, 'utf8'));
 }
 
 export function buildRing(members: readonly NodeId[], vnodesPerNode = DEFAULT_VNODES_PER_NODE): Ring {
