@@ -221,7 +221,7 @@ export class ObjectStore<T extends object = VersionedObject> {
         this.#settleWith(pending.then(() => cur), ck, q, false, resolve, reject);
         return this.#passGate(ck, q);
       }
-      if (this.#codec.keepDecodedRecord === true) {
+      if (this.#codec.keepDecodedRecord === true && this.#codec.selfContained?.(next) !== true) {
         // One allocation holds the record, the value's encoding and its byte fields (views),
         // the same shape as a value loaded from the engine; costs a decode (~2 µs) per write.
         record = encodeValue(this.#codec, next, true);

@@ -3,7 +3,7 @@
 // what it does not understand, and a later format can be migrated rather than misread.
 
 import { decodeObject, encodeObject } from '../core/codec.ts';
-import { decodeRemembering, encodeOnce } from '../core/encoded.ts';
+import { decodeRemembering, encodeOnce, knownEncoding } from '../core/encoded.ts';
 import type { VersionedObject } from '../core/types.ts';
 
 export const RecordType = {
@@ -79,6 +79,23 @@ export interface RecordCodec<T> {
    * pool, so caching it pins the whole slab (~4 KiB per cached 1 KiB value, measured).
    */
   readonly keepDecodedRecord?: boolean;
+  /**
+   * True when every byte field of `value` views its remembered encoding, and that encoding
+   * is (nearly) its whole allocation: caching the value as it is pins nothing else, so the
+   * store skips the decode keepDecodedRecord asks for. A replica's incoming object, decoded
+   * from a copy of its frame bytes, is such a value.
+   */
+  selfContained?(value: T): boolean;
+}
+
+/** Bytes an encoding's allocation may hold beyond it and still count as its own (a record header). */
+const SELF_CONTAINED_SLACK_BYTES = 16;
+
+function objectSelfContained(obj: VersionedObject): boolean {
+  const enc = knownEncoding(obj);
+  if (enc === undefined || enc.buffer.byteLength > enc.byteLength + SELF_CONTAINED_SLACK_BYTES) return false;
+  for (const s of obj.siblings) if (s.value.buffer !== enc.buffer) return false;
+  return true;
 }
 
 export const versionedObjectCodec: RecordCodec<VersionedObject> = {
@@ -87,6 +104,7 @@ export const versionedObjectCodec: RecordCodec<VersionedObject> = {
   encode: (obj) => encodeOnce(obj, encodeObject),
   decode: (body) => decodeRemembering(body, decodeObject),
   keepDecodedRecord: true,
+  selfContained: objectSelfContained,
 };
 
 export function encodeValue<T>(codec: RecordCodec<T>, value: T, owned = false): Uint8Array {

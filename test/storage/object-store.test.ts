@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { encodeObject } from '../../src/core/codec.ts';
-import { knownEncoding } from '../../src/core/encoded.ts';
+import { decodeObject, encodeObject } from '../../src/core/codec.ts';
+import { decodeRemembering, knownEncoding, rememberEncoding } from '../../src/core/encoded.ts';
 import type { VersionedObject } from '../../src/core/types.ts';
 import type { Engine } from '../../src/storage/engine.ts';
 import { encodeMetaKey, encodeObjectKey } from '../../src/storage/keys.ts';
@@ -434,6 +434,37 @@ describe('ObjectStore bounds and generics', () => {
     expect(value.buffer.byteLength).toBe(encoding.byteLength + 2);
     expect(canon(cached)).toBe(canon(obj));
     await store.close();
+  });
+
+  it('caches a self-contained written object as it is: no second decode, nothing pinned', async () => {
+    // What a replica stores: an object decoded from a copy of its frame bytes, whose values
+    // view that copy. Re-decoding it would only make a twin in another allocation.
+    const incoming = decodeRemembering(encodeObject(objWith(2)), decodeObject, true);
+    expect(versionedObjectCodec.selfContained?.(incoming)).toBe(true);
+    const engine = new MemoryEngine();
+    const store = new ObjectStore(engine, { cacheEntries: 10 });
+    const result = await store.update('b', 'k', () => incoming);
+    expect(result).toBe(incoming);
+    expect(await store.get('b', 'k')).toBe(incoming);
+    // What the engine holds decodes to the same object.
+    const stored = await engine.get(encodeObjectKey('b', 'k'));
+    expect(canon(decodeValue(versionedObjectCodec, stored!, 'b/k'))).toBe(canon(incoming));
+    await store.close();
+  });
+
+  it('selfContained: only when every value views the remembered encoding, which owns its allocation', () => {
+    const enc = encodeObject(objWith(2));
+    const own = decodeRemembering(enc, decodeObject, true);
+    expect(versionedObjectCodec.selfContained?.(own)).toBe(true);
+    // Decoded in place from a view into a larger buffer: it would pin that buffer.
+    const big = new Uint8Array(enc.length + 4096);
+    big.set(enc, 100);
+    expect(versionedObjectCodec.selfContained?.(decodeRemembering(big.subarray(100, 100 + enc.length), decodeObject))).toBe(false);
+    // A value from elsewhere (a request body), or no remembered encoding at all.
+    const foreign = { ...own, siblings: [{ ...own.siblings[0]!, value: new Uint8Array(3) }, ...own.siblings.slice(1)] };
+    rememberEncoding(foreign, knownEncoding(own)!);
+    expect(versionedObjectCodec.selfContained?.(foreign)).toBe(false);
+    expect(versionedObjectCodec.selfContained?.(objWith(2))).toBe(false);
   });
 
   it('stores another record type through a custom codec', async () => {
