@@ -209,10 +209,19 @@ export class IndexEntry implements Hash64 {
   }
 }
 
+/**
+ * The entries of one segment: none, one entry alone, or an array of two or more. A segment
+ * holds keys / (partitions × SEGMENTS) keys, under one at 100k keys on a 3-node ring, so a
+ * Set per segment was mostly a container for a single entry (~150 bytes of heap per key).
+ */
+type SegmentEntries = IndexEntry | IndexEntry[] | undefined;
+
 interface PartitionState {
   readonly tree: HashTree;
-  /** The entries in each segment: answers "key list of a differing segment". */
-  readonly segments: Map<number, Set<IndexEntry>>;
+  /** SEGMENTS slots: answers "key list of a differing segment". */
+  readonly segments: SegmentEntries[];
+  /** Entries in this partition; the partition is dropped when it reaches 0. */
+  size: number;
 }
 
 /** Which tree a key belongs to (`${n}/${vnode index}`), or undefined for none. */
@@ -269,9 +278,9 @@ export class AaeIndex {
         const seg = segmentOf(keyHash);
         p.tree.toggle(seg, old);
         p.tree.toggle(seg, entry);
-        const inSeg = p.segments.get(seg);
-        inSeg?.delete(old);
-        inSeg?.add(entry);
+        const slot = p.segments[seg];
+        if (slot === old) p.segments[seg] = entry;
+        else if (Array.isArray(slot)) slot[slot.indexOf(old)] = entry;
       }
       this.#buckets.get(bucket)?.keys.set(key, entry);
       return;
@@ -322,7 +331,9 @@ export class AaeIndex {
     const out: IndexEntry[] = [];
     if (p === undefined) return out;
     for (const s of segments) {
-      for (const e of p.segments.get(s) ?? []) {
+      const slot = p.segments[s];
+      if (slot === undefined) continue;
+      for (const e of Array.isArray(slot) ? slot : [slot]) {
         if (out.length >= limit) return out;
         out.push(e);
       }
@@ -347,17 +358,16 @@ export class AaeIndex {
     if (e.partition === undefined) return;
     let p = this.#partitions.get(e.partition);
     if (p === undefined) {
-      p = { tree: new HashTree(), segments: new Map() };
+      p = { tree: new HashTree(), segments: new Array<SegmentEntries>(SEGMENTS).fill(undefined), size: 0 };
       this.#partitions.set(e.partition, p);
     }
     const seg = segmentOf(e.keyHash32);
     p.tree.toggle(seg, e);
-    let inSeg = p.segments.get(seg);
-    if (inSeg === undefined) {
-      inSeg = new Set();
-      p.segments.set(seg, inSeg);
-    }
-    inSeg.add(e);
+    const slot = p.segments[seg];
+    if (slot === undefined) p.segments[seg] = e;
+    else if (Array.isArray(slot)) slot.push(e);
+    else p.segments[seg] = [slot, e];
+    p.size++;
   }
 
   #unlink(e: IndexEntry): void {
@@ -365,11 +375,20 @@ export class AaeIndex {
     const p = this.#partitions.get(e.partition);
     if (p === undefined) return;
     const seg = segmentOf(e.keyHash32);
+    const slot = p.segments[seg];
+    if (slot === e) {
+      p.segments[seg] = undefined;
+    } else if (Array.isArray(slot) && slot.indexOf(e) >= 0) {
+      // Order within a segment does not matter: the last entry fills the gap.
+      const i = slot.indexOf(e);
+      const last = slot.pop() as IndexEntry;
+      if (i < slot.length) slot[i] = last;
+      if (slot.length === 1) p.segments[seg] = slot[0];
+    } else {
+      return; // not linked here
+    }
     p.tree.toggle(seg, e);
-    const inSeg = p.segments.get(seg);
-    inSeg?.delete(e);
-    if (inSeg !== undefined && inSeg.size === 0) p.segments.delete(seg);
-    if (p.segments.size === 0) this.#partitions.delete(e.partition);
+    if (--p.size === 0) this.#partitions.delete(e.partition);
   }
 }
 

@@ -84,6 +84,36 @@ describe('HashTree / AaeIndex', () => {
     );
   });
 
+  it('segments holding several keys: any history ends in the key lists and roots of the final states', () => {
+    // 3,000 keys over 1,024 segments: most segments hold two or more entries, and writes,
+    // overwrites and removals hit the first, middle and last of them.
+    const op = fc.record({ key: fc.integer({ min: 0, max: 2999 }), state: fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined }) });
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 2000, maxLength: 6000 }), (ops) => {
+        const idx = new AaeIndex(() => 'p');
+        const final = new Map<string, number>();
+        for (const o of ops) {
+          const key = `k${o.key}`;
+          idx.record('b', key, o.state === undefined ? undefined : elementHash('b', key, Uint8Array.of(o.state)));
+          if (o.state === undefined) final.delete(key);
+          else final.set(key, o.state);
+        }
+        const fresh = new AaeIndex(() => 'p');
+        for (const [k, st] of final) fresh.set('b', k, keyHash('b', k), elementHash('b', k, Uint8Array.of(st)));
+        expect(idx.size).toBe(final.size);
+        expect(idx.root('p')).toEqual(fresh.root('p'));
+        for (let seg = 0; seg < SEGMENTS; seg++) {
+          const keys = (x: AaeIndex) => x.keysIn('p', [seg]).map((e) => `${e.key}=${e.hi},${e.lo}`).sort();
+          expect(keys(idx)).toEqual(keys(fresh));
+        }
+        // Removing every key empties the partition.
+        for (const k of final.keys()) idx.record('b', k, undefined);
+        expect([...idx.partitions()]).toEqual([]);
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('overwriting a key replaces its contribution (O(1) update, no rebuild)', () => {
     fc.assert(
       fc.property(entries, fc.uint8Array({ minLength: 1, maxLength: 8 }), (items, other) => {
