@@ -154,6 +154,12 @@ interface RingView {
   /** Partitions this node replicates. */
   readonly mine: readonly Partition[];
   readonly byId: ReadonlyMap<string, Partition>;
+  /**
+   * Per n, the id of each vnode range this node replicates (undefined where it does not):
+   * a key's partition without building an id string per write, and one shared id string
+   * per partition in the index's entries instead of one per key.
+   */
+  readonly idsByN: ReadonlyMap<number, readonly (string | undefined)[]>;
 }
 
 /** Token bucket: a batch may overdraw; the next one waits until the debt is paid. */
@@ -277,12 +283,22 @@ export class AntiEntropy {
         if (replicas.includes(this.deps.self)) mine.push({ id: `${n}/${index}`, n, index, replicas });
       }
     }
+    const idsByN = new Map<number, (string | undefined)[]>();
+    for (const p of mine) {
+      let ids = idsByN.get(p.n);
+      if (ids === undefined) {
+        ids = new Array<string | undefined>(ring.tokens.length).fill(undefined);
+        idsByN.set(p.n, ids);
+      }
+      ids[p.index] = p.id;
+    }
     const first = this.#view === undefined;
     this.#view = {
       ring,
       id: `${ring.vnodesPerNode}:${ring.members.join(',')}`,
       mine,
       byId: new Map(mine.map((p) => [p.id, p])),
+      idsByN,
     };
     // Trees are per ring range: a new ring regroups every key (in memory, no storage scan).
     if (!first) this.index.repartition((bucket, h) => this.#partitionOfKey(this.#view as RingView, bucket, h));
@@ -290,8 +306,7 @@ export class AntiEntropy {
   }
 
   #partitionOfKey(view: RingView, bucket: string, h: number): string | undefined {
-    const id = `${this.deps.nOf(bucket)}/${partitionOf(view.ring, h)}`;
-    return view.byId.has(id) ? id : undefined;
+    return view.idsByN.get(this.deps.nOf(bucket))?.[partitionOf(view.ring, h)];
   }
 
   // ---- scheduling ----------------------------------------------------------------------

@@ -74,7 +74,7 @@ export interface AaeHarness {
 export function startAaeHarness(
   ids: readonly string[],
   seed: number,
-  opts: { n?: number; vnodes?: number; ae?: Partial<AntiEntropyOptions> } = {},
+  opts: { n?: number; vnodes?: number; ae?: Partial<AntiEntropyOptions>; nOfBucket?: Readonly<Record<string, number>> } = {},
 ): AaeHarness {
   const clock = new SimClock(1_700_000_000_000);
   const net = new SimNetwork({ seed, clock, delayMs: { min: 1, max: 2 } });
@@ -94,8 +94,8 @@ export function startAaeHarness(
         count: () => {},
         ring: () => ring,
         isUp: () => true,
-        nOf: () => n,
-        nValues: () => [n],
+        nOf: (bucket) => opts.nOfBucket?.[bucket] ?? n,
+        nValues: () => [n, ...Object.values(opts.nOfBucket ?? {})],
         merger: () => storeMerger(store, kvSiblings),
         removeIf: (b, k, pred) => store.removeIf(b, k, pred),
         scan: async function* () {},
