@@ -212,7 +212,7 @@ export class IndexEntry implements Hash64 {
 /**
  * The entries of one segment: none, one entry alone, or an array of two or more. A segment
  * holds keys / (partitions × SEGMENTS) keys, under one at 100k keys on a 3-node ring, so a
- * Set per segment was mostly a container for a single entry (~150 bytes of heap per key).
+ * Set per segment was mostly a container for a single entry.
  */
 type SegmentEntries = IndexEntry | IndexEntry[] | undefined;
 
@@ -280,7 +280,7 @@ export class AaeIndex {
         p.tree.toggle(seg, entry);
         const slot = p.segments[seg];
         if (slot === old) p.segments[seg] = entry;
-        else if (Array.isArray(slot)) slot[slot.indexOf(old)] = entry;
+        else if (Array.isArray(slot) && slot.includes(old)) slot[slot.indexOf(old)] = entry;
       }
       this.#buckets.get(bucket)?.keys.set(key, entry);
       return;
@@ -376,11 +376,11 @@ export class AaeIndex {
     if (p === undefined) return;
     const seg = segmentOf(e.keyHash32);
     const slot = p.segments[seg];
+    const i = Array.isArray(slot) ? slot.indexOf(e) : -1;
     if (slot === e) {
       p.segments[seg] = undefined;
-    } else if (Array.isArray(slot) && slot.indexOf(e) >= 0) {
+    } else if (Array.isArray(slot) && i >= 0) {
       // Order within a segment does not matter: the last entry fills the gap.
-      const i = slot.indexOf(e);
       const last = slot.pop() as IndexEntry;
       if (i < slot.length) slot[i] = last;
       if (slot.length === 1) p.segments[seg] = slot[0];
