@@ -684,8 +684,8 @@ async function benchRun(): Promise<void> {
     // A point measures B in steady state. Right after a bulk load the nodes' object caches
     // hold the keys written last, not the point's hot keys, and one window's warm-up refilled
     // them only part way: at 1M keys 61-63% of reads were cached in four of five runs, where
-    // a zipfian of θ = 0.99 puts ~84% of reads on the hottest 100k keys. Unmeasured windows
-    // run until the hit share moves by under a point, at most scaleRefillWindows of them.
+    // refilled caches answer 97-99%. Unmeasured windows run until the hit share moves by
+    // under a point, at most scaleRefillWindows of them.
     const refill: number[] = [];
     for (let i = 0; i < PLAN.scaleRefillWindows; i++) {
       refill.push((await runOne(shoal, 'B', 100, 'quorum,quorum', point)).cacheHitShare ?? 0);
