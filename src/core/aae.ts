@@ -9,7 +9,7 @@
 // XOR is commutative and self-inverse: insertion order does not matter and removing a key
 // is XOR-ing its hash again. The price is that two equal element hashes cancel; the hash
 // covers the key itself, so that needs a 64-bit md5-prefix collision.
-import { md5 } from './md5.ts';
+import { int32BE, md5 } from './md5.ts';
 import { keyHash as ringKeyHash } from './ring.ts';
 import type { VersionedObject } from './types.ts';
 
@@ -50,10 +50,7 @@ export function elementHash(bucket: string, key: string, state: Uint8Array): Has
   scratch.write(key, 8 + bLen, 'utf8');
   scratch.set(state, 8 + bLen + kLen);
   const d = md5(scratch.subarray(0, size));
-  return {
-    hi: ((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number),
-    lo: ((d[4] as number) << 24) | ((d[5] as number) << 16) | ((d[6] as number) << 8) | (d[7] as number),
-  };
+  return { hi: int32BE(d, 0), lo: int32BE(d, 4) };
 }
 let scratch = Buffer.allocUnsafe(1024);
 
@@ -280,7 +277,10 @@ export class AaeIndex {
         p.tree.toggle(seg, entry);
         const slot = p.segments[seg];
         if (slot === old) p.segments[seg] = entry;
-        else if (Array.isArray(slot) && slot.includes(old)) slot[slot.indexOf(old)] = entry;
+        else if (Array.isArray(slot)) {
+          const i = slot.indexOf(old);
+          if (i >= 0) slot[i] = entry;
+        }
       }
       this.#buckets.get(bucket)?.keys.set(key, entry);
       return;

@@ -21,3 +21,8 @@ export function md5(data: Uint8Array): Uint8Array {
   hasher.update(data);
   return hasher.digest('binary');
 }
+
+/** The signed 32-bit big-endian integer at `at` in a digest. */
+export function int32BE(d: Uint8Array, at: number): number {
+  return ((d[at] as number) << 24) | ((d[at + 1] as number) << 16) | ((d[at + 2] as number) << 8) | (d[at + 3] as number);
+}

@@ -4,7 +4,7 @@
 // agrees on the ring without exchanging it. A vnode token owns the hash range
 // (previous token, token] — a key belongs to the first token clockwise at or after its hash,
 // as in Dynamo and Cassandra. md5 is pure computation here, not I/O.
-import { md5 } from './md5.ts';
+import { int32BE, md5 } from './md5.ts';
 import type { NodeId } from './types.ts';
 
 export const DEFAULT_VNODES_PER_NODE = 64;
@@ -30,8 +30,7 @@ export interface Ring {
 
 /** The first 4 bytes of the md5 of `data`, big-endian: a position on the ring. */
 function md5Prefix32(data: Uint8Array): number {
-  const d = md5(data);
-  return (((d[0] as number) << 24) | ((d[1] as number) << 16) | ((d[2] as number) << 8) | (d[3] as number)) >>> 0;
+  return int32BE(md5(data), 0) >>> 0;
 }
 
 /** The vnode token of member `id`'s i-th vnode. */
