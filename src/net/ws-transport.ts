@@ -14,6 +14,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Clock, Random, TimerHandle } from '../core/time.ts';
 import type { NodeId } from '../core/types.ts';
+import { utf8Prefix } from '../core/utf8.ts';
 import { mathRandom, realClock } from '../runtime/clock.ts';
 import type { Logger } from '../runtime/logger.ts';
 import {
@@ -97,6 +98,8 @@ export const CloseCode = {
 } as const;
 
 const NODE_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code. */
+const MAX_CLOSE_REASON_BYTES = 123;
 const NONCE_BYTES = 32;
 
 interface Conn {
@@ -463,7 +466,16 @@ class WsTransportImpl implements WsTransport {
       remote,
     };
     this.conns.add(conn);
-    ws.on('message', (data: RawData, isBinary: boolean) => this.onData(conn, data, isBinary));
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      try {
+        this.onData(conn, data, isBinary);
+      } catch (err) {
+        // A bug here must cost one connection, never the process: a peer's bytes reach it.
+        this.log.error({ peer: conn.peer, remote, err }, 'peer frame handling threw');
+        this.markClosed(conn);
+        ws.terminate();
+      }
+    });
     ws.on('error', (err: Error & { code?: string }) => {
       const level = err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'warn' : 'debug';
       this.log[level]({ peer: conn.peer, remote, err: err.message, code: err.code }, 'ws connection error');
@@ -477,10 +489,14 @@ class WsTransportImpl implements WsTransport {
     if (conn.state === 'closed') return;
     this.log[level]({ peer: conn.peer, remote: conn.remote, code, reason }, 'closing peer connection');
     this.markClosed(conn);
-    // Close reasons are limited to 123 bytes by the protocol.
-    const text = Buffer.from(reason).subarray(0, 123).toString();
-    if (conn.ws.readyState === WebSocket.CONNECTING) conn.ws.terminate();
-    else conn.ws.close(code, text);
+    if (conn.ws.readyState === WebSocket.CONNECTING) return conn.ws.terminate();
+    try {
+      conn.ws.close(code, utf8Prefix(reason, MAX_CLOSE_REASON_BYTES));
+    } catch (err) {
+      // ws throws on a reason or code it cannot send; the peer must not be able to cause that.
+      this.log.error({ peer: conn.peer, remote: conn.remote, err }, 'could not close peer connection cleanly');
+      conn.ws.terminate();
+    }
   }
 
   private onClosed(conn: Conn, code: number, reason: string): void {

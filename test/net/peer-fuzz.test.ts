@@ -86,6 +86,26 @@ describe('peer socket fuzzing', () => {
     expect(handled).toBe(1);
   }, 60_000);
 
+  it('a frame whose error message is long multibyte text is closed with a reason that fits', async () => {
+    // The decode error quotes the bytes read: 'a' then 60 two-byte characters, so the
+    // reason's 123rd byte falls inside a character. Cut there, it once grew past 123 bytes
+    // and ws threw from close(), killing the node.
+    const frame = Buffer.concat([packr.pack('a' + 'é'.repeat(60)), Buffer.of(1)]);
+    const { host, port } = target.address();
+    const ws = new WebSocket(`ws://${host}:${port}/`);
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+      ws.on('error', () => {});
+    });
+    ws.on('open', () => ws.send(frame));
+    const { code, reason } = await closed;
+    expect(code).toBe(4003);
+    expect(reason).toMatch(/^bad frame \(decode\): not msgpack/);
+    expect(Buffer.byteLength(reason)).toBeLessThanOrEqual(123);
+    const reply = await friend.call('target', { t: MsgType.TEST_ECHO }, 2000);
+    expect(reply.t).toBe(MsgType.TEST_ECHO);
+  });
+
   it('a flood of frames from one unauthenticated connection is cut off', async () => {
     const frame = packr.pack([PROTOCOL_VERSION, FrameKind.REQUEST, 1, { t: MsgType.REPLICA_PUT, bucket: 'b', key: 'k' }]) as Uint8Array;
     const result = await sendRaw(Array.from({ length: 5000 }, () => frame));
