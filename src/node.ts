@@ -33,7 +33,7 @@ import type { Engine } from './storage/engine.ts';
 import { MemoryEngine } from './storage/memory.ts';
 import { getOrCreateIncarnation } from './storage/metadata.ts';
 import { ObjectStore } from './storage/object-store.ts';
-import { openRocksEngine, rocksProperty } from './storage/rocksdb.ts';
+import { openRocksEngine, rocksGroupCommits, rocksProperty } from './storage/rocksdb.ts';
 
 export interface NodeOptions {
   readonly config: ShoalConfig;
@@ -180,6 +180,13 @@ export class ShoalNode {
       metrics.gauge('shoal_rocksdb_memtable_bytes', 'RocksDB memtable bytes (active and waiting to flush)', () => rocks('rocksdb.cur-size-all-mem-tables'));
       metrics.gauge('shoal_rocksdb_write_delayed', '1 while RocksDB throttles writes to let compaction catch up', () => (rocks('rocksdb.actual-delayed-write-rate') > 0 ? 1 : 0));
       metrics.gauge('shoal_rocksdb_write_stopped', '1 while RocksDB refuses writes until compaction catches up', () => rocks('rocksdb.is-write-stopped'));
+      const commits = rocksGroupCommits(engine);
+      if (commits) {
+        // Their ratio is the mean group size: each commit is one native call, one thread-pool
+        // hand-off and one WAL append, so the larger the groups the cheaper each write.
+        metrics.gauge('shoal_rocksdb_group_commit_writes_total', 'Single puts and deletes written through group commit since start', () => commits.writes);
+        metrics.gauge('shoal_rocksdb_group_commits_total', 'Native RocksDB writes that carried them (one WAL append each) since start', () => commits.commits);
+      }
       metrics.gauge('shoal_rocksdb_estimated_keys', 'RocksDB estimate of stored entries (objects, hints, metadata)', () => rocks('rocksdb.estimate-num-keys'));
     }
     // The object caches (KV and CRDT stores) together: the hit share is what decides whether

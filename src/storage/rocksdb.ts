@@ -100,6 +100,17 @@ export function rocksProperty(engine: Engine, name: string): string | undefined 
   return engine instanceof RocksEngine ? engine.property(name) : undefined;
 }
 
+/** Group commit's counts since open: single writes, and the native writes that carried them. */
+export interface GroupCommitStats {
+  writes: number;
+  commits: number;
+}
+
+/** Group commit counts of a RocksDB engine (for metrics); undefined for other engines. */
+export function rocksGroupCommits(engine: Engine): Readonly<GroupCommitStats> | undefined {
+  return engine instanceof RocksEngine ? engine.groupCommits : undefined;
+}
+
 function done(resolve: () => void, reject: (e: Error) => void): Callback {
   return (err) => (err ? reject(err) : resolve());
 }
@@ -118,6 +129,7 @@ class RocksEngine implements Engine {
   #pending: { op: RocksBatchOp; resolve: () => void; reject: (e: Error) => void }[] = [];
   #writing = false;
   #idle: (() => void)[] = [];
+  readonly groupCommits: GroupCommitStats = { writes: 0, commits: 0 };
 
   constructor(db: RocksDb, dir: string, sync: boolean) {
     this.#db = db;
@@ -183,6 +195,8 @@ class RocksEngine implements Engine {
       return;
     }
     this.#writing = true;
+    this.groupCommits.writes += group.length;
+    this.groupCommits.commits++;
     const finish = (err?: Error | null) => {
       for (const w of group) {
         if (err) w.reject(err);

@@ -67,12 +67,15 @@ describe('a 3-node cluster of real processes', () => {
   it("exports RocksDB's own state (level-0 files, write stalls, key estimate) in /metrics", async () => {
     await client('n1').put('b', 'rocks-metrics', 'x', { w: 'all' });
     const body = await (await fetchWithTimeout(`${c.url('n2')}/metrics`)).text();
-    for (const name of ['l0_files', 'pending_compaction_bytes', 'running_compactions', 'memtable_bytes', 'write_delayed', 'write_stopped', 'estimated_keys']) {
+    for (const name of ['l0_files', 'pending_compaction_bytes', 'running_compactions', 'memtable_bytes', 'write_delayed', 'write_stopped', 'estimated_keys', 'group_commit_writes_total', 'group_commits_total']) {
       expect(body).toMatch(new RegExp(`^shoal_rocksdb_${name}\\{node="n2"\\} \\d+$`, 'm'));
     }
     expect(await metric('n2', /^shoal_rocksdb_estimated_keys\{[^}]*\} (\d+)/m)).toBeGreaterThan(0);
     expect(await metric('n2', /^shoal_rocksdb_memtable_bytes\{[^}]*\} (\d+)/m)).toBeGreaterThan(0);
     expect(await metric('n2', /^shoal_rocksdb_write_stopped\{[^}]*\} (\d+)/m)).toBe(0);
+    const commits = await metric('n2', /^shoal_rocksdb_group_commits_total\{[^}]*\} (\d+)/m);
+    expect(commits).toBeGreaterThan(0);
+    expect(await metric('n2', /^shoal_rocksdb_group_commit_writes_total\{[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(commits);
   });
 
   it('keeps serving R = W = quorum with one node killed, and hands hints off when it returns', async () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryEngine } from '../../src/storage/memory.ts';
-import { openRocksEngine, rocksProperty } from '../../src/storage/rocksdb.ts';
+import { openRocksEngine, rocksGroupCommits, rocksProperty } from '../../src/storage/rocksdb.ts';
 import { engineContract } from './engine-contract.ts';
 
 // One temp root per file; every engine gets its own subdirectory.
@@ -16,6 +16,23 @@ engineContract('rocksdb', () => openRocksEngine(nextDir(), { sync: false }));
 engineContract('rocksdb (sync)', () => openRocksEngine(nextDir(), { sync: true }));
 
 describe('openRocksEngine', () => {
+  it('writes made together go down as one commit, and the counts say so', async () => {
+    const e = await openRocksEngine(nextDir(), { sync: false });
+    try {
+      await e.put(Uint8Array.of(1), Uint8Array.of(1));
+      expect(rocksGroupCommits(e)).toEqual({ writes: 1, commits: 1 });
+      // Queued in one turn of the event loop: one native batch carries all of them.
+      await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 5 === 4 ? e.delete(Uint8Array.of(2, i - 1)) : e.put(Uint8Array.of(2, i), Uint8Array.of(i)))));
+      expect(rocksGroupCommits(e)).toEqual({ writes: 51, commits: 2 });
+      let left = 0;
+      for await (const _ of e.iterate({ prefix: Uint8Array.of(2) })) left++;
+      expect(left).toBe(30); // 40 puts, 10 of them deleted after, in call order
+      expect(rocksGroupCommits(new MemoryEngine())).toBeUndefined();
+    } finally {
+      await e.close();
+    }
+  });
+
   it('creates missing parent directories', async () => {
     const dir = join(nextDir(), 'a', 'b');
     const e = await openRocksEngine(dir, { sync: false });
