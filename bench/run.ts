@@ -129,6 +129,12 @@ interface Row {
   gcPauseUsPerOp: number | null;
   /** Major GCs on the nodes during the row, and how many paused 100 ms or more. */
   majorGcs: { all: number; over100ms: number };
+  /**
+   * Mean writes per RocksDB commit (group commit, over the nodes) in the closed-loop run and
+   * at 50% load; null without the metric. A commit's fixed cost (a thread-pool hop and a WAL
+   * append) is shared by its writes, so smaller groups cost more CPU per write.
+   */
+  writesPerCommit: { max: number | null; at50: number | null };
   rssMbPerNode: number[];
   /** performance.now() at the middle of the closed-loop run: pairs it with ceiling samples. */
   atMs: number;
@@ -196,6 +202,8 @@ interface Scraped {
   readonly majorGcs: { readonly all: number; readonly over100ms: number };
   /** Main-thread GC pause time so far, every kind, summed over the nodes, in seconds. */
   readonly gcPauseSec: number;
+  /** RocksDB group commit counts summed over the nodes, or null when not exposed. */
+  readonly groupCommit: { readonly writes: number; readonly commits: number } | null;
 }
 
 /** A few figures from every node's /metrics; peerMsgs null when a scrape failed. */
@@ -203,13 +211,14 @@ async function scrape(t: Target): Promise<Scraped> {
   const events = new Map<string, number>();
   const majorGcs = { all: 0, over100ms: 0 };
   let gcPauseSec = 0;
-  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null, majorGcs, gcPauseSec };
+  if (t.metricsUrls.length === 0) return { peerMsgs: null, l0FilesMax: null, writesThrottled: false, cache: null, events, loopDelayMaxMs: null, majorGcs, gcPauseSec, groupCommit: null };
   let total = 0;
   let found = false;
   let l0: number | null = null;
   let throttled = false;
   let cache: { hits: number; misses: number } | null = null;
   let loopDelayMaxMs: number | null = null;
+  let groupCommit: { writes: number; commits: number } | null = null;
   for (const url of t.metricsUrls) {
     try {
       const text = await (await fetch(url, { signal: AbortSignal.timeout(2000) })).text();
@@ -226,6 +235,12 @@ async function scrape(t: Target): Promise<Scraped> {
           cache ??= { hits: 0, misses: 0 };
           if (line.includes('result="hit"')) cache.hits += value;
           else cache.misses += value;
+        } else if (line.startsWith('shoal_rocksdb_group_commit_writes_total{')) {
+          groupCommit ??= { writes: 0, commits: 0 };
+          groupCommit.writes += value;
+        } else if (line.startsWith('shoal_rocksdb_group_commits_total{')) {
+          groupCommit ??= { writes: 0, commits: 0 };
+          groupCommit.commits += value;
         } else if (line.startsWith('shoal_events_total{')) {
           const event = /event="([^"]+)"/.exec(line)?.[1];
           if (event !== undefined) events.set(event, (events.get(event) ?? 0) + value);
@@ -242,10 +257,17 @@ async function scrape(t: Target): Promise<Scraped> {
         }
       }
     } catch {
-      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs, majorGcs, gcPauseSec };
+      return { peerMsgs: null, l0FilesMax: l0, writesThrottled: throttled, cache: null, events, loopDelayMaxMs, majorGcs, gcPauseSec, groupCommit: null };
     }
   }
-  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs, majorGcs, gcPauseSec };
+  return { peerMsgs: found ? total : null, l0FilesMax: l0, writesThrottled: throttled, cache, events, loopDelayMaxMs, majorGcs, gcPauseSec, groupCommit };
+}
+
+/** Mean writes per commit between two scrapes; null without the metric or without commits. */
+function writesPerCommit(a: Scraped, b: Scraped): number | null {
+  if (a.groupCommit === null || b.groupCommit === null) return null;
+  const commits = b.groupCommit.commits - a.groupCommit.commits;
+  return commits > 0 ? Math.round((10 * (b.groupCommit.writes - a.groupCommit.writes)) / commits) / 10 : null;
 }
 
 /** Loads `upTo` keys with closed-loop inserts (bounded by LOAD_TIMEOUT_MS); returns its stats. */
@@ -377,17 +399,20 @@ async function runOne(
     let at50: RunStats | null = null;
     let at80: RunStats | null = null;
     let serverCpuPctAt50: number | null = null;
+    let mid: Scraped | null = null;
     if (opts.latency && opsPerSec > 10) {
       const open0 = totalCpuSeconds(pids);
       at50 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 1), value, { ratePerSec: opsPerSec * 0.5, durationMs: PLAN.openMs });
       serverCpuPctAt50 = Math.round((100 * (totalCpuSeconds(pids) - open0)) / at50.elapsedSec);
+      if (after.groupCommit !== null) mid = await scrape(t);
       at80 = await gen.open(new OpChooser(spec, records, ks.inserts, seed + 2), value, { ratePerSec: opsPerSec * 0.8, durationMs: PLAN.openMs });
     }
     // Read after the open runs too: events over the whole row, and the longest stall in them.
     const end = at50 !== null ? await scrape(t) : after;
     const events: Record<string, number> = {};
     for (const [e, n] of end.events) if (n - (before.events.get(e) ?? 0) > 0) events[e] = n - (before.events.get(e) ?? 0);
-    const delays = [after.loopDelayMaxMs, end.loopDelayMaxMs].filter((d): d is number => d !== null);
+    // Each scrape resets the loop-delay maximum: take the longest over every one since before.
+    const delays = [after.loopDelayMaxMs, mid?.loopDelayMaxMs ?? null, end.loopDelayMaxMs].filter((d): d is number => d !== null);
     const lookups = before.cache && after.cache ? { hits: after.cache.hits - before.cache.hits, misses: after.cache.misses - before.cache.misses } : null;
     const reads = closed.reads + (at50?.reads ?? 0) + (at80?.reads ?? 0);
     const sib = closed.siblingReads + (at50?.siblingReads ?? 0) + (at80?.siblingReads ?? 0);
@@ -417,6 +442,7 @@ async function runOne(
       loopDelayMaxMs: delays.length > 0 ? Math.round(Math.max(...delays)) : null,
       gcPauseUsPerOp: t.metricsUrls.length > 0 && closed.ops > 0 ? Math.round((10 * 1e6 * (after.gcPauseSec - before.gcPauseSec)) / closed.ops) / 10 : null,
       majorGcs: { all: end.majorGcs.all - before.majorGcs.all, over100ms: end.majorGcs.over100ms - before.majorGcs.over100ms },
+      writesPerCommit: { max: writesPerCommit(before, after), at50: mid === null ? null : writesPerCommit(after, mid) },
       rssMbPerNode: t.pids().map((p) => Math.round(rssBytes(p) / 1048576)),
       atMs,
     };
@@ -429,6 +455,7 @@ async function runOne(
         (row.loopDelayMaxMs !== null ? `, longest event-loop delay ${row.loopDelayMaxMs} ms` : '') +
         (at50 ? `, load generator's longest delay ${loadgenDelay(row)} ms` : '') +
         (row.gcPauseUsPerOp !== null ? `, GC pauses ${row.gcPauseUsPerOp} µs/op` : '') +
+        (row.writesPerCommit.max !== null ? `, writes per RocksDB commit ${row.writesPerCommit.max}${row.writesPerCommit.at50 !== null ? ` (${row.writesPerCommit.at50} at 50%)` : ''}` : '') +
         (row.majorGcs.all > 0 ? `, major GCs ${row.majorGcs.all} (${row.majorGcs.over100ms} of 100 ms+)` : '') +
         (Object.keys(events).length > 0 ? `, events ${Object.entries(events).map(([e, n]) => `${e} ${n}`).join(' ')}` : '') +
         (after.l0FilesMax !== null ? `, RocksDB L0 files ${after.l0FilesMax}${after.writesThrottled ? ' (writes throttled)' : ''}` : '') +
