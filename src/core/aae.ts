@@ -9,7 +9,7 @@
 // XOR is commutative and self-inverse: insertion order does not matter and removing a key
 // is XOR-ing its hash again. The price is that two equal element hashes cancel; the hash
 // covers the key itself, so that needs a 64-bit md5-prefix collision.
-import { int32BE, md5 } from './md5.ts';
+import { int32BE, md5, md5Input } from './md5.ts';
 import { keyHash as ringKeyHash } from './ring.ts';
 import type { VersionedObject } from './types.ts';
 
@@ -43,16 +43,15 @@ export function elementHash(bucket: string, key: string, state: Uint8Array): Has
   const bLen = Buffer.byteLength(bucket);
   const kLen = Buffer.byteLength(key);
   const size = 8 + bLen + kLen + state.length;
-  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 2 * scratch.length));
-  scratch.writeUInt32BE(bLen, 0);
-  scratch.writeUInt32BE(kLen, 4);
-  scratch.write(bucket, 8, 'utf8');
-  scratch.write(key, 8 + bLen, 'utf8');
-  scratch.set(state, 8 + bLen + kLen);
-  const d = md5(scratch.subarray(0, size));
+  const buf = md5Input(size);
+  buf.writeUInt32BE(bLen, 0);
+  buf.writeUInt32BE(kLen, 4);
+  buf.write(bucket, 8, 'utf8');
+  buf.write(key, 8 + bLen, 'utf8');
+  buf.set(state, 8 + bLen + kLen);
+  const d = md5(buf.subarray(0, size));
   return { hi: int32BE(d, 0), lo: int32BE(d, 4) };
 }
-let scratch = Buffer.allocUnsafe(1024);
 
 /** The segment of a key, from its ring hash: the low bits, uniform within any ring range. */
 export function segmentOf(keyHash: number): number {

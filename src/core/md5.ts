@@ -22,6 +22,17 @@ export function md5(data: Uint8Array): Uint8Array {
   return hasher.digest('binary');
 }
 
+let input = Buffer.allocUnsafe(1024);
+
+/**
+ * A reused buffer of at least `size` bytes to lay an md5 input out in, so a hash per request
+ * allocates nothing. Valid until the next call: fill it and hash it synchronously.
+ */
+export function md5Input(size: number): Buffer {
+  if (input.length < size) input = Buffer.allocUnsafe(Math.max(size, 2 * input.length));
+  return input;
+}
+
 /** The signed 32-bit big-endian integer at `at` in a digest. */
 export function int32BE(d: Uint8Array, at: number): number {
   return ((d[at] as number) << 24) | ((d[at + 1] as number) << 16) | ((d[at + 2] as number) << 8) | (d[at + 3] as number);

@@ -4,7 +4,7 @@
 // agrees on the ring without exchanging it. A vnode token owns the hash range
 // (previous token, token] — a key belongs to the first token clockwise at or after its hash,
 // as in Dynamo and Cassandra. md5 is pure computation here, not I/O.
-import { int32BE, md5 } from './md5.ts';
+import { int32BE, md5, md5Input } from './md5.ts';
 import type { NodeId } from './types.ts';
 
 export const DEFAULT_VNODES_PER_NODE = 64;
@@ -74,15 +74,14 @@ export function keyHash(bucket: string | Uint8Array, key: string | Uint8Array): 
   const bLen = typeof bucket === 'string' ? Buffer.byteLength(bucket, 'utf8') : bucket.length;
   const kLen = typeof key === 'string' ? Buffer.byteLength(key, 'utf8') : key.length;
   const size = 4 + bLen + kLen;
-  if (scratch.length < size) scratch = Buffer.allocUnsafe(Math.max(size, 2 * scratch.length));
-  scratch.writeUInt32BE(bLen, 0);
-  if (typeof bucket === 'string') scratch.write(bucket, 4, 'utf8');
-  else scratch.set(bucket, 4);
-  if (typeof key === 'string') scratch.write(key, 4 + bLen, 'utf8');
-  else scratch.set(key, 4 + bLen);
-  return md5Prefix32(scratch.subarray(0, size));
+  const buf = md5Input(size);
+  buf.writeUInt32BE(bLen, 0);
+  if (typeof bucket === 'string') buf.write(bucket, 4, 'utf8');
+  else buf.set(bucket, 4);
+  if (typeof key === 'string') buf.write(key, 4 + bLen, 'utf8');
+  else buf.set(key, 4 + bLen);
+  return md5Prefix32(buf.subarray(0, size));
 }
-let scratch = Buffer.allocUnsafe(1024);
 
 /**
  * Index of the vnode whose range holds `hash`: the first token ≥ hash, wrapping to 0.
