@@ -14,6 +14,7 @@ import { cpuSeconds, dirBytes, killAllSync, rssBytes, sleep, stopAll, totalCpuSe
 import { antiEntropyCases, antiEntropyMarkdown, runAntiEntropyCase, type AntiEntropyRow } from './lib/antientropy.ts';
 import { CRDT_BUCKETS, LWW_BUCKET, repoRoot, runRedis, startBare, startEtcd, startRocks, startShoal, type Consistency, type RedisRow, type Target } from './lib/targets.ts';
 import { OpChooser, WORKLOADS, type WorkloadName } from './lib/ycsb.ts';
+import { measureWakeupCost, wakeupText } from './lib/wakeup.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -608,6 +609,12 @@ async function benchRun(): Promise<void> {
   };
   const q = consistency('quorum,quorum');
 
+  // The machine's wake-up cost, before anything else runs: it explains how much more the
+  // cluster rows cost against the one-process baselines here than on another machine.
+  const wakeup = measureWakeupCost(join(repoRoot, 'bench/wakeup-cost.c'));
+  if (typeof wakeup === 'string') skipped.push(wakeup);
+  else log(`machine: ${wakeupText(wakeup)}`);
+
   // Start everything first, so the idle cost of each is present in every measurement alike.
   log(`plan: ${QUICK ? 'quick' : 'full'}, ${CONNECTIONS} connections, ${PLAN.keys} keys, values ${PLAN.valueSizes.join('/')} B; logs in ${logDir}`);
   const bare = await startBare(logDir);
@@ -747,7 +754,8 @@ async function benchRun(): Promise<void> {
   const checkList = checks(rows, scale);
   let md = `## Shoal bench — ${started.toISOString()} (${QUICK ? 'quick' : 'full'} run)\n\n`;
   md += `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; ${CONNECTIONS} connections; zipfian 0.99 over ${PLAN.keys} keys; ` +
-    `closed-loop ${PLAN.closedMs / 1000} s, open-loop ${PLAN.openMs / 1000} s at 50% and 80% of each row's max.\n\n`;
+    `closed-loop ${PLAN.closedMs / 1000} s, open-loop ${PLAN.openMs / 1000} s at 50% and 80% of each row's max` +
+    (typeof wakeup === 'string' ? '.\n\n' : `; ${wakeupText(wakeup)}.\n\n`);
   md += table(rows) + '\n\n';
   const sampleText = [...ceilingSamples.entries()]
     .map(([size, l]) => {
@@ -784,7 +792,7 @@ async function benchRun(): Promise<void> {
       {
         startedAt: started.toISOString(),
         mode: QUICK ? 'quick' : 'full',
-        machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+        machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, wakeup: typeof wakeup === 'string' ? null : wakeup },
         plan: { ...PLAN, connections: CONNECTIONS },
         rows,
         targets: checkList,

@@ -1,0 +1,50 @@
+// The machine's wake-up cost, measured once per bench run: what one process waking another
+// costs on one CPU and across two. A quorum operation passes through several processes, so
+// on a machine where a cross-CPU wake-up is expensive (a nested VM: 15–20 µs of CPU, against
+// a few µs on bare metal) the cluster rows cost more relative to the one-process baselines.
+// Runs bench/wakeup-cost.c, compiled with the system's C compiler; without one the figure
+// is skipped and the run says why.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface WakeupCost {
+  /** Both processes on CPU 0: µs of wall time and of CPU (both processes) per round trip. */
+  readonly sameCpu: { readonly wallUs: number; readonly cpuUs: number };
+  /** On CPUs 0 and 1. */
+  readonly crossCpu: { readonly wallUs: number; readonly cpuUs: number };
+  readonly roundTrips: number;
+}
+
+const LINE = /: ([\d.]+) us of wall time and ([\d.]+) us of CPU/;
+
+/** Measures both placements; a string says why it could not. Bounded: 20k round trips each. */
+export function measureWakeupCost(source: string, roundTrips = 20_000): WakeupCost | string {
+  if (process.platform !== 'linux') return 'wake-up cost: Linux only (CPU affinity)';
+  if (cpus().length < 2) return 'wake-up cost: needs two CPUs';
+  const dir = mkdtempSync(join(tmpdir(), 'shoal-wakeup-'));
+  try {
+    const bin = join(dir, 'wakeup-cost');
+    try {
+      execFileSync('cc', ['-O2', '-o', bin, source], { stdio: 'pipe', timeout: 60_000 });
+    } catch (err) {
+      return `wake-up cost: no C compiler (cc) to build bench/wakeup-cost.c (${String(err).split('\n')[0]})`;
+    }
+    const run = (a: number, b: number) => {
+      const out = execFileSync(bin, [String(a), String(b), String(roundTrips)], { encoding: 'utf8', timeout: 60_000 });
+      const m = LINE.exec(out);
+      if (!m) throw new Error(`unexpected output from wakeup-cost: ${out.trim()}`);
+      return { wallUs: Number(m[1]), cpuUs: Number(m[2]) };
+    };
+    return { sameCpu: run(0, 0), crossCpu: run(0, 1), roundTrips };
+  } catch (err) {
+    return `wake-up cost: ${String(err).split('\n')[0]}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function wakeupText(w: WakeupCost): string {
+  return `a wake-up round trip between two processes costs ${w.sameCpu.cpuUs.toFixed(1)} µs of CPU on one CPU and ${w.crossCpu.cpuUs.toFixed(1)} µs across two (bench/wakeup-cost.c)`;
+}
