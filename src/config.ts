@@ -88,8 +88,8 @@ export interface ShoalConfig {
   /** How `shoal start` runs its process (runtime/thread-priority.ts). */
   readonly runtime: {
     /**
-     * Nice value (0–19) for every thread but the event loop's: RocksDB, libuv's pool, V8's
-     * GC and compiler workers. 0 leaves them alone. Linux only.
+     * Nice value (0–19) for RocksDB's flush and compaction threads; the loop, libuv's pool
+     * and V8's workers keep the loop's priority. 0 leaves them alone. Linux only.
      */
     readonly helperThreadNice: number;
   };

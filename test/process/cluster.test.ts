@@ -2,6 +2,7 @@
 // kill -9 and restart with hinted handoff, SIGSTOP/SIGCONT, peers without the secret, and a
 // graceful leave. One cluster is shared by the steps below, which run in order.
 import { spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -76,6 +77,24 @@ describe('a 3-node cluster of real processes', () => {
     const commits = await metric('n2', /^shoal_rocksdb_group_commits_total\{[^}]*\} (\d+)/m);
     expect(commits).toBeGreaterThan(0);
     expect(await metric('n2', /^shoal_rocksdb_group_commit_writes_total\{[^}]*\} (\d+)/m)).toBeGreaterThanOrEqual(commits);
+  });
+
+  it.runIf(process.platform === 'linux')("runs RocksDB's background threads at nice 19 and every other thread at the loop's priority", async () => {
+    const pid = c.nodes.find((n) => n.id === 'n2')?.pid;
+    expect(pid).toBeDefined();
+    const threads = readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      // Fields after "(comm) ": state is field 3, nice field 19.
+      return { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), nice: Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[16]) };
+    });
+    const background = threads.filter((t) => t.name.startsWith('rocksdb:'));
+    expect(background.length).toBeGreaterThan(0);
+    // Lowered at start and re-checked every 10 s.
+    for (const t of background) expect(t).toEqual({ name: t.name, nice: 19 });
+    // The loop, libuv's pool (RocksDB gets and writes) and V8's workers keep nice 0.
+    const others = threads.filter((t) => !t.name.startsWith('rocksdb:'));
+    expect(others.length).toBeGreaterThan(4);
+    for (const t of others) expect(t).toEqual({ name: t.name, nice: 0 });
   });
 
   it('keeps serving R = W = quorum with one node killed, and hands hints off when it returns', async () => {
