@@ -1,6 +1,7 @@
 // Three real node processes over real sockets on 127.0.0.1 (issue 3): quorum across nodes,
 // kill -9 and restart with hinted handoff, SIGSTOP/SIGCONT, peers without the secret, and a
 // graceful leave. One cluster is shared by the steps below, which run in order.
+import { isBackgroundThread } from '../../src/runtime/thread-priority.ts';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -93,17 +94,17 @@ describe('a 3-node cluster of real processes', () => {
       }
     });
     // RocksDB may start a thread after the last re-check (every 10 s): wait for it.
-    await waitFor(() => read().every((t) => !t.name.startsWith('rocksdb:') || t.nice >= 19), 'RocksDB threads lowered', 15_000);
+    await waitFor(() => read().every((t) => !isBackgroundThread(t.name) || t.nice >= 19), 'RocksDB threads lowered', 15_000);
     const threads = read();
     // Relative to the loop's own nice, so a test run under `nice` still means the same.
     const loop = threads.find((t) => t.tid === String(pid));
     expect(loop).toBeDefined();
-    const background = threads.filter((t) => t.name.startsWith('rocksdb:'));
+    const background = threads.filter((t) => isBackgroundThread(t.name));
     expect(background.length).toBeGreaterThan(0);
     // Lowered at start and re-checked every 10 s.
     for (const t of background) expect({ name: t.name, nice: t.nice }).toEqual({ name: t.name, nice: Math.max(19, loop!.nice) });
     // libuv's pool (RocksDB gets and writes) and V8's workers keep the loop's priority.
-    const others = threads.filter((t) => !t.name.startsWith('rocksdb:') && t !== loop);
+    const others = threads.filter((t) => !isBackgroundThread(t.name) && t !== loop);
     expect(others.length).toBeGreaterThan(4);
     for (const t of others) expect({ name: t.name, nice: t.nice }).toEqual({ name: t.name, nice: loop!.nice });
   }, 30_000);

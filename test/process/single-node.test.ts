@@ -1,5 +1,6 @@
 // One real `shoal start` process (n = 1) over a real socket: the client library and raw
 // fetch, malformed HTTP on a raw TCP socket, and a bad config refused at start.
+import { isBackgroundThread } from '../../src/runtime/thread-priority.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -127,7 +128,7 @@ function threadNices(pid: number): { main: number; background: number[]; others:
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
     return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
   };
-  const isBackground = (tid: string) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('rocksdb:');
+  const isBackground = (tid: string) => isBackgroundThread(readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim());
   const tids = readdirSync(`/proc/${pid}/task`).filter((t) => t !== String(pid));
   return { main: nice(String(pid)), background: tids.filter(isBackground).map(nice), others: tids.filter((t) => !isBackground(t)).map(nice) };
 }
