@@ -4,8 +4,13 @@
 // is such a wake-up, so this is the floor under a cluster's CPU per operation on a small box.
 // See docs/BENCHMARKS.md, "Spreading the clients costs more than the work".
 //
+// `sleep` mode measures what one sleep costs a process that wakes by itself: nanosleep in a
+// loop, CPU per cycle. A server at part load sleeps between requests and pays this each time
+// (docs/BENCHMARKS.md, "What a sleep costs here").
+//
 //   gcc -O2 -o /tmp/wakeup-cost bench/wakeup-cost.c && /tmp/wakeup-cost 0 1 100000
 //   (arguments: CPU of the first process, CPU of the second, round trips)
+//   /tmp/wakeup-cost sleep 1000 1000   (arguments: µs per sleep, cycles)
 #define _GNU_SOURCE
 #include <sched.h>
 #include <stdio.h>
@@ -33,9 +38,27 @@ static void pin(int cpu) {
 
 static double seconds(const struct timeval *tv) { return tv->tv_sec + tv->tv_usec / 1e6; }
 
+static int sleep_cost(long us, long n) {
+  if (us <= 0 || us > 1000000 || n <= 0 || n > 1000000) {
+    fprintf(stderr, "sleep: µs between 1 and 1e6, cycles between 1 and 1e6\n");
+    return 2;
+  }
+  const struct timespec gap = {us / 1000000, (us % 1000000) * 1000};
+  struct rusage before, after;
+  getrusage(RUSAGE_SELF, &before);
+  const double t0 = now();
+  for (long i = 0; i < n; i++) nanosleep(&gap, NULL);
+  const double wall = now() - t0;
+  getrusage(RUSAGE_SELF, &after);
+  const double cpu = seconds(&after.ru_utime) + seconds(&after.ru_stime) - seconds(&before.ru_utime) - seconds(&before.ru_stime);
+  printf("sleep %ld us: %.2f us of wall time and %.2f us of CPU per cycle\n", us, wall / n * 1e6, cpu / n * 1e6);
+  return 0;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && argv[1][0] == 's') return sleep_cost(atol(argv[2]), atol(argv[3]));
   if (argc != 4) {
-    fprintf(stderr, "usage: %s <cpu a> <cpu b> <round trips>\n", argv[0]);
+    fprintf(stderr, "usage: %s <cpu a> <cpu b> <round trips> | sleep <us> <cycles>\n", argv[0]);
     return 2;
   }
   const int cpu_a = atoi(argv[1]), cpu_b = atoi(argv[2]);

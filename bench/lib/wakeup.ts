@@ -2,6 +2,9 @@
 // costs on one CPU and across two. A quorum operation passes through several processes, so
 // on a machine where a cross-CPU wake-up is expensive (a nested VM: 15–20 µs of CPU, against
 // a few µs on bare metal) the cluster rows cost more relative to the one-process baselines.
+// It also measures what one 1 ms sleep costs a process (25–40 µs of CPU in this Firecracker
+// guest, a few µs on bare metal): a server at part load sleeps between requests, so this is
+// why the rows at 50% of their maximum cost more per operation than at the maximum.
 // Runs bench/wakeup-cost.c, compiled with the system's C compiler; without one the figure
 // is skipped and the run says why.
 import { execFileSync } from 'node:child_process';
@@ -15,11 +18,16 @@ export interface WakeupCost {
   /** On CPUs 0 and 1. */
   readonly crossCpu: { readonly wallUs: number; readonly cpuUs: number };
   readonly roundTrips: number;
+  /** One process sleeping 1 ms at a time: µs of CPU per sleep (timer, wake-up, switches). */
+  readonly sleep1msCpuUs: number;
 }
 
 const LINE = /: ([\d.]+) us of wall time and ([\d.]+) us of CPU/;
 
-/** Measures both placements; a string says why it could not. Bounded: 20k round trips each. */
+/**
+ * Measures both placements and the sleep; a string says why it could not. Bounded: 20k round
+ * trips each, 1,000 sleeps (about a second).
+ */
 export function measureWakeupCost(source: string, roundTrips = 20_000): WakeupCost | string {
   if (process.platform !== 'linux') return 'wake-up cost: Linux only (CPU affinity)';
   if (cpus().length < 2) return 'wake-up cost: needs two CPUs';
@@ -31,13 +39,13 @@ export function measureWakeupCost(source: string, roundTrips = 20_000): WakeupCo
     } catch (err) {
       return `wake-up cost: no C compiler (cc) to build bench/wakeup-cost.c (${String(err).split('\n')[0]})`;
     }
-    const run = (a: number, b: number) => {
-      const out = execFileSync(bin, [String(a), String(b), String(roundTrips)], { encoding: 'utf8', timeout: 60_000 });
+    const run = (...args: (string | number)[]) => {
+      const out = execFileSync(bin, args.map(String), { encoding: 'utf8', timeout: 60_000 });
       const m = LINE.exec(out);
       if (!m) throw new Error(`unexpected output from wakeup-cost: ${out.trim()}`);
       return { wallUs: Number(m[1]), cpuUs: Number(m[2]) };
     };
-    return { sameCpu: run(0, 0), crossCpu: run(0, 1), roundTrips };
+    return { sameCpu: run(0, 0, roundTrips), crossCpu: run(0, 1, roundTrips), roundTrips, sleep1msCpuUs: run('sleep', 1000, 1000).cpuUs };
   } catch (err) {
     return `wake-up cost: ${String(err).split('\n')[0]}`;
   } finally {
@@ -46,5 +54,5 @@ export function measureWakeupCost(source: string, roundTrips = 20_000): WakeupCo
 }
 
 export function wakeupText(w: WakeupCost): string {
-  return `a wake-up round trip between two processes costs ${w.sameCpu.cpuUs.toFixed(1)} µs of CPU on one CPU and ${w.crossCpu.cpuUs.toFixed(1)} µs across two (bench/wakeup-cost.c)`;
+  return `a wake-up round trip between two processes costs ${w.sameCpu.cpuUs.toFixed(1)} µs of CPU on one CPU and ${w.crossCpu.cpuUs.toFixed(1)} µs across two, and one 1 ms sleep ${w.sleep1msCpuUs.toFixed(1)} µs (bench/wakeup-cost.c)`;
 }
