@@ -1,12 +1,11 @@
-// The machine's wake-up cost, measured once per bench run: what one process waking another
-// costs on one CPU and across two. A quorum operation passes through several processes, so
-// on a machine where a cross-CPU wake-up is expensive (a nested VM: 15–20 µs of CPU, against
-// a few µs on bare metal) the cluster rows cost more relative to the one-process baselines.
-// It also measures what one 1 ms sleep costs a process (25–40 µs of CPU in this Firecracker
-// guest, a few µs on bare metal): a server at part load sleeps between requests, so this is
-// why the rows at 50% of their maximum cost more per operation than at the maximum.
-// Runs bench/wakeup-cost.c, compiled with the system's C compiler; without one the figure
-// is skipped and the run says why.
+// What waking and sleeping cost on this machine, measured once per bench run, so a reader can
+// tell a slow machine from slow code: one process waking another on one CPU and across two
+// (a cross-CPU round trip is ~40 µs of CPU in this Firecracker guest, a few µs on bare
+// metal), and one process sleeping 1 ms at a time (25–40 µs per sleep here). A node at part
+// load sleeps between requests and pays for each sleep, which is most of why the rows at 50%
+// of their maximum cost about twice as much per operation (docs/BENCHMARKS.md, "What a sleep
+// costs here"). Runs bench/wakeup-cost.c, compiled with the system's C compiler; without one
+// the figure is skipped and the run says why.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
