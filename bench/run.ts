@@ -609,8 +609,8 @@ async function benchRun(): Promise<void> {
   };
   const q = consistency('quorum,quorum');
 
-  // The machine's wake-up cost, before anything else runs: it explains how much more the
-  // cluster rows cost against the one-process baselines here than on another machine.
+  // What waking and sleeping cost on this machine, before anything else runs: a node at part
+  // load pays a sleep between requests, so this sets how much more the rows at 50% cost.
   const wakeup = measureWakeupCost(join(repoRoot, 'bench/wakeup-cost.c'));
   if (typeof wakeup === 'string') skipped.push(wakeup);
   else log(`machine: ${wakeupText(wakeup)}`);

@@ -1,8 +1,8 @@
 // What one process waking another costs on this machine: two processes bounce a byte over
 // a pair of pipes, pinned to the same CPU or to two different ones. Every hop between Shoal's
 // processes (client → coordinator → replica → coordinator → client, loop → libuv pool → loop)
-// is such a wake-up, so this is the floor under a cluster's CPU per operation on a small box.
-// See docs/BENCHMARKS.md, "Spreading the clients costs more than the work".
+// is such a wake-up. (Making the cross-CPU case cheap did not change the cluster's cost per
+// operation here: docs/BENCHMARKS.md, "What a sleep costs here".)
 //
 // `sleep` mode measures what one sleep costs a process that wakes by itself: nanosleep in a
 // loop, CPU per cycle. A server at part load sleeps between requests and pays this each time

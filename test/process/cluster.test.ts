@@ -2,8 +2,8 @@
 // kill -9 and restart with hinted handoff, SIGSTOP/SIGCONT, peers without the secret, and a
 // graceful leave. One cluster is shared by the steps below, which run in order.
 import { isBackgroundThread } from '../../src/runtime/thread-priority.ts';
+import { threadsOf } from '../helpers/threads.ts';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { WebSocket } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -83,16 +83,7 @@ describe('a 3-node cluster of real processes', () => {
   it.runIf(process.platform === 'linux')("runs RocksDB's background threads at nice 19 and every other thread at the loop's priority", async () => {
     const pid = c.nodes.find((n) => n.id === 'n2')?.pid;
     expect(pid).toBeDefined();
-    const read = () => readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-        // Fields after "(comm) ": state is field 3, nice field 19.
-        const nice = Number(stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[16]);
-        return [{ tid, name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), nice }];
-      } catch {
-        return []; // the thread exited meanwhile
-      }
-    });
+    const read = () => threadsOf(pid!);
     // RocksDB may start a thread after the last re-check (every 10 s): wait for it.
     await waitFor(() => read().every((t) => !isBackgroundThread(t.name) || t.nice >= 19), 'RocksDB threads lowered', 15_000);
     const threads = read();

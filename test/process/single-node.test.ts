@@ -1,8 +1,9 @@
 // One real `shoal start` process (n = 1) over a real socket: the client library and raw
 // fetch, malformed HTTP on a raw TCP socket, and a bad config refused at start.
 import { isBackgroundThread } from '../../src/runtime/thread-priority.ts';
+import { threadsOf } from '../helpers/threads.ts';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -122,15 +123,15 @@ describe('one node process', () => {
   });
 });
 
-/** Nice value of every thread of a process, main thread first (Linux /proc, stat field 19). */
+/** Nice values of a process's threads: the loop's, RocksDB's background threads', the rest. */
 function threadNices(pid: number): { main: number; background: number[]; others: number[] } {
-  const nice = (tid: string) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  const threads = threadsOf(pid);
+  const rest = threads.filter((t) => t.tid !== String(pid));
+  return {
+    main: threads.find((t) => t.tid === String(pid))!.nice,
+    background: rest.filter((t) => isBackgroundThread(t.name)).map((t) => t.nice),
+    others: rest.filter((t) => !isBackgroundThread(t.name)).map((t) => t.nice),
   };
-  const isBackground = (tid: string) => isBackgroundThread(readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim());
-  const tids = readdirSync(`/proc/${pid}/task`).filter((t) => t !== String(pid));
-  return { main: nice(String(pid)), background: tids.filter(isBackground).map(nice), others: tids.filter((t) => !isBackground(t)).map(nice) };
 }
 
 describe.runIf(process.platform === 'linux')('thread priorities', () => {
